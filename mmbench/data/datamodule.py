@@ -1,0 +1,158 @@
+"""The LightningDataModule every method reads: masked batches as dicts, masks given from outside.
+
+A batch holds, for each modality field (``text``, ``vision``, ``audio``), the features (B, T, D)
+with removed modalities and dropped frames zeroed, ``<field>_lengths`` (B,) and ``<field>_mask``
+(B, T) bool (True = an observed, valid step), ``available`` (B, 3) bool in the order L, V, A,
+``label`` (B,), ``id`` and, where the dataset has it, ``raw_text`` (empty when language is removed,
+so a transcript never reaches a method that should not see it) and ``text_bert``.
+
+Under the ``same`` training setting a training batch also carries ``full_<field>``: the unmasked
+features, as reconstruction targets only. Evaluation batches never carry them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from mmbench.constants import MODALITIES, MODALITY_FIELDS
+from mmbench.data.types import DatasetBundle, SplitData
+from mmbench.missing import MaskSet, mask_text_bert
+
+UNK_TOKEN_ID = 100
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a method may know about the data before it sees a batch (dims to size its layers)."""
+
+    dataset: str
+    dims: dict[str, int]
+    seq_lens: dict[str, int]
+    label_range: tuple[float, float]
+    train_label_mean: float
+    has_raw_text: bool
+    has_text_bert: bool
+    provenance: str
+
+    @classmethod
+    def from_bundle(cls, bundle: DatasetBundle) -> "DataInfo":
+        train = bundle.splits["train"]
+        return cls(
+            dataset=bundle.name, dims=bundle.dims(), seq_lens=bundle.seq_lens(),
+            label_range=tuple(bundle.label_range), train_label_mean=float(np.mean(train.labels)),
+            has_raw_text=train.raw_text is not None, has_text_bert=train.text_bert is not None,
+            provenance=bundle.provenance,
+        )
+
+
+class MaskedSplit(Dataset):
+    """One split seen through one mask set (or complete, with ``mask=None``)."""
+
+    def __init__(self, split: SplitData, mask: MaskSet | None, *, with_targets: bool = False):
+        self.split = split
+        self.mask = mask
+        self.with_targets = with_targets and mask is not None
+        if mask is not None:
+            self.mask_rows = mask.rows(split.ids)  # raises naming the ids the mask lacks
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        """A whole batch at once: one fancy-index read per array (cheap on memory-mapped caches)."""
+        split = self.split
+        index = np.asarray(indices, dtype=np.int64)
+        batch: dict = {"id": [str(i) for i in split.ids[index]],
+                       "label": torch.from_numpy(np.asarray(split.labels[index], dtype=np.float32))}
+        available = np.ones((len(index), len(MODALITIES)), dtype=bool)
+        if self.mask is not None:
+            available = self.mask.available[self.mask_rows[index]].astype(bool)
+        batch["available"] = torch.from_numpy(available)
+        for position, modality in enumerate(MODALITIES):
+            field = MODALITY_FIELDS[modality]
+            full = torch.from_numpy(np.array(split.features[modality][index], dtype=np.float32))  # (B, T, D)
+            lengths = torch.from_numpy(np.asarray(split.lengths[modality][index], dtype=np.int64))
+            steps = torch.arange(full.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
+            if self.mask is not None and self.mask.frames is not None:
+                steps &= torch.from_numpy(self.mask.frames[modality][self.mask_rows[index]])
+            steps &= torch.from_numpy(available[:, position]).unsqueeze(1)
+            batch[field] = full * steps.unsqueeze(-1)
+            batch[f"{field}_mask"] = steps
+            batch[f"{field}_lengths"] = lengths
+            if self.with_targets:
+                batch[f"full_{field}"] = full
+        if split.raw_text is not None:
+            batch["raw_text"] = [split.raw_text[i] if available[row, 0] else "" for row, i in enumerate(index)]
+        if split.text_bert is not None:
+            bert = np.array(split.text_bert[index], dtype=np.int64)
+            if self.mask is not None and self.mask.frames is not None:
+                bert = mask_text_bert(bert, self.mask.frames["L"][self.mask_rows[index]])
+            bert[~available[:, 0]] = 0  # language removed: no token ids either
+            batch["text_bert"] = torch.from_numpy(bert)
+        return batch
+
+
+class MissingModalityDataModule(L.LightningDataModule):
+    """Serves train / validation / test batches of one run.
+
+    Args:
+        bundle: the dataset.
+        train_mask: mask of the training split, or None for complete training data.
+        valid_masks: condition -> mask set of the validation split (7 for ``fixed``, one otherwise).
+        test_masks: condition -> mask set of the test split.
+        train_setting: ``complete`` | ``same`` | ``incomplete``; ``same`` adds ``full_<field>`` targets.
+        batch_size: batch size of every loader.
+        seed: seeds the training shuffle, so the same seed gives the same batches.
+    """
+
+    def __init__(self, bundle: DatasetBundle, *, train_mask: MaskSet | None, valid_masks: dict[str, MaskSet],
+                 test_masks: dict[str, MaskSet], train_setting: str, batch_size: int = 32, seed: int = 0):
+        super().__init__()
+        self.bundle = bundle
+        self.info = DataInfo.from_bundle(bundle)
+        self.train_set = MaskedSplit(bundle.splits["train"], train_mask, with_targets=train_setting == "same")
+        self.valid_sets = {c: MaskedSplit(bundle.splits["valid"], m) for c, m in valid_masks.items()}
+        self.test_sets = {c: MaskedSplit(bundle.splits["test"], m) for c, m in test_masks.items()}
+        self.batch_size = batch_size
+        self.seed = seed
+
+    @property
+    def valid_conditions(self) -> list[str]:
+        return list(self.valid_sets)
+
+    @property
+    def test_conditions(self) -> list[str]:
+        return list(self.test_sets)
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=generator,
+                          collate_fn=collate)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self.loader_for(s) for s in self.valid_sets.values()]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self.loader_for(s) for s in self.test_sets.values()]
+
+    def loader_for(self, dataset: Dataset) -> DataLoader:
+        """An evaluation loader (no shuffle) over any masked split."""
+        return DataLoader(dataset, batch_size=max(self.batch_size, 64), shuffle=False, collate_fn=collate)
+
+
+def collate(batches: list[dict] | dict) -> dict:
+    """Batches come whole from ``__getitems__``; a list of batches (e.g. of one) is concatenated."""
+    if isinstance(batches, dict):
+        return batches
+    joined: dict = {}
+    for key, first in batches[0].items():
+        values = [b[key] for b in batches]
+        joined[key] = torch.cat(values) if isinstance(first, torch.Tensor) else [v for value in values for v in value]
+    return joined

@@ -1,0 +1,388 @@
+"""Readers and writers of the field's feature pickles: MMSA (``aligned_50.pkl``, ``unaligned_50.pkl``,
+``unaligned_39.pkl``) and MulT/CMU (``mosi_data.pkl``, ``mosei_senti_data.pkl``).
+
+The format is told by the file's content, never its name. Both are a dict ``{train, valid, test}`` of
+dicts of arrays:
+
+- MMSA (thuiar/MMSA): ``raw_text, audio, vision, id, text, text_bert, audio_lengths, vision_lengths,
+  annotations, classification_labels, regression_labels`` (CH-SIMS adds ``regression_labels_T/A/V``).
+  ``text`` holds BERT features (N, T, 768); ``text_bert`` (N, 3, T) token ids / attention mask /
+  segment ids, whose mask sum is the text length. Audio ``-inf`` becomes 0, as MMSA's loader does.
+- MulT (yaohungt/Multimodal-Transformer): ``text`` (300-d GloVe), ``vision``, ``audio``, ``labels``
+  (N, 1, 1) and ``id`` ((N,) or (N, k) strings, joined with ``_``). No lengths are stored: a time step
+  is valid unless it is a trailing all-zero row of that modality (at least one step is kept).
+
+Malformed input raises :class:`DataFormatError` naming the file, the split and the field; a file that
+reads but disagrees with the registry (dims, sequence lengths, split sizes, label range) only warns.
+"""
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmbench.constants import MODALITIES, MODALITY_FIELDS, SPLITS
+from mmbench.data.registry import DatasetSpec
+from mmbench.data.safe_pickle import DataFormatError, safe_load
+from mmbench.data.types import DatasetBundle, SplitData
+
+__all__ = ["DataFormatError", "DataFormatWarning", "detect_format", "read_feature_file", "parse_split",
+           "check_consistency", "check_against_spec", "make_bundle", "write_mmsa_pickle", "write_mult_pickle"]
+
+FORMATS = ("mmsa", "mult")
+#: MMSA's per-split keys, in MMSA's order; CH-SIMS files add the unimodal label keys below.
+MMSA_KEYS = ("raw_text", "audio", "vision", "id", "text", "text_bert", "audio_lengths", "vision_lengths",
+             "annotations", "classification_labels", "regression_labels")
+MMSA_UNIMODAL_KEYS = {"L": "regression_labels_T", "A": "regression_labels_A", "V": "regression_labels_V"}
+MULT_KEYS = ("text", "vision", "audio", "labels", "id")
+_CHUNK = 1024  # samples per chunk when scanning big arrays, so no full-size temporary is made
+
+
+class DataFormatWarning(UserWarning):
+    """A file that reads but disagrees with the registry or needed repair (clipped lengths, NaN features)."""
+
+
+def _fail(path: Path, split: str, field: str, problem: str) -> DataFormatError:
+    return DataFormatError(f"{path}: split {split!r}, field {field!r}: {problem}")
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, DataFormatWarning, stacklevel=3)
+
+
+def detect_format(obj: Any, path: str | Path) -> str:
+    """``"mmsa"`` or ``"mult"``, from the keys of the unpickled object.
+
+    Raises:
+        DataFormatError: not a dict of the three splits, or a split matches neither format.
+    """
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"{path}: expected a dict with splits {list(SPLITS)}, found {type(obj).__name__}")
+    missing = [s for s in SPLITS if s not in obj]
+    if missing:
+        raise DataFormatError(f"{path}: missing split(s) {missing}; found keys {sorted(map(str, obj))}")
+    keys = obj["train"].keys() if isinstance(obj["train"], dict) else ()
+    if {"regression_labels", "text_bert", "annotations"} & set(keys):
+        return "mmsa"
+    if "labels" in keys:
+        return "mult"
+    raise DataFormatError(
+        f"{path}: split 'train' matches neither format; found keys {sorted(map(str, keys))}; MMSA files "
+        f"have {list(MMSA_KEYS)}, MulT files have {list(MULT_KEYS)}")
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+def _labels(value: Any, path: Path, split: str, field: str, n: int | None = None) -> np.ndarray:
+    """(N,) float32 labels from (N,), (N, 1) or (N, 1, 1); NaN labels are an error."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise _fail(path, split, field, f"expected numeric labels, found dtype {arr.dtype}")
+    if arr.ndim == 0 or any(d != 1 for d in arr.shape[1:]):
+        raise _fail(path, split, field, f"expected shape (N,), (N, 1) or (N, 1, 1), found {arr.shape}")
+    arr = arr.reshape(len(arr)).astype(np.float32)
+    if n is not None and len(arr) != n:
+        raise _fail(path, split, field, f"has {len(arr)} samples but the labels have {n}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise _fail(path, split, field, f"{bad.size} NaN/inf label(s), first at sample {bad[0]}")
+    return arr
+
+
+def _features(value: Any, path: Path, split: str, field: str, n: int) -> np.ndarray:
+    """(N, T, D) float32 features; ``-inf`` audio becomes 0, other non-finite values become 0 with a warning."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub":
+        raise _fail(path, split, field, f"expected numeric features, found dtype {arr.dtype}")
+    if arr.ndim != 3:
+        raise _fail(path, split, field, f"expected a 3-d array (N, T, D), found shape {arr.shape}")
+    if arr.shape[0] != n:
+        raise _fail(path, split, field, f"has {arr.shape[0]} samples but the labels have {n}")
+    if arr.shape[1] < 1:
+        raise _fail(path, split, field, f"has no time steps (shape {arr.shape})")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)  # no copy when the file already holds float32
+    n_fixed = 0
+    for start in range(0, n, _CHUNK):
+        chunk = arr[start:start + _CHUNK]
+        bad = ~np.isfinite(chunk)
+        if not bad.any():
+            continue
+        if not arr.flags.writeable:  # copy only when a repair is needed
+            arr = arr.copy()
+            chunk = arr[start:start + _CHUNK]
+        expected = chunk == -np.inf if field == "audio" else np.zeros_like(bad)
+        n_fixed += int(bad.sum() - expected.sum())
+        chunk[bad] = 0.0
+    if n_fixed:
+        _warn(f"{path}: split {split!r}, field {field!r}: {n_fixed} NaN/inf value(s) replaced by 0")
+    return arr
+
+
+def _infer_lengths(features: np.ndarray) -> np.ndarray:
+    """Valid steps = up to the last row that is not all zero (at least 1), as files without lengths imply."""
+    n, steps = features.shape[:2]
+    lengths = np.empty(n, dtype=np.int64)
+    for start in range(0, n, _CHUNK):
+        nonzero = np.any(features[start:start + _CHUNK] != 0, axis=2)  # (chunk, T)
+        last = steps - np.argmax(nonzero[:, ::-1], axis=1)
+        lengths[start:start + _CHUNK] = np.where(nonzero.any(axis=1), last, 1)
+    return lengths
+
+
+def _lengths(value: Any, path: Path, split: str, field: str, n: int, steps: int) -> np.ndarray:
+    """(N,) int64 lengths, clipped into [1, T] with a warning (padding-only samples keep one step)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub" or arr.ndim == 0 or any(d != 1 for d in arr.shape[1:]):
+        raise _fail(path, split, field, f"expected (N,) integer lengths, found {arr.dtype} {arr.shape}")
+    arr = arr.reshape(len(arr))
+    if len(arr) != n:
+        raise _fail(path, split, field, f"has {len(arr)} entries but the labels have {n}")
+    arr = np.round(arr).astype(np.int64)
+    outside = int(np.sum((arr < 1) | (arr > steps)))
+    if outside:
+        _warn(f"{path}: split {split!r}, field {field!r}: {outside} length(s) outside [1, {steps}] clipped")
+    return np.clip(arr, 1, steps)
+
+
+def _text_bert(value: Any, path: Path, split: str, n: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiub" or arr.ndim != 3 or arr.shape[:2] != (n, 3):
+        raise _fail(path, split, "text_bert", f"expected numeric (N={n}, 3, T) ids/mask/segments, "
+                                              f"found {arr.dtype} {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def _ids(value: Any, path: Path, split: str, n: int) -> np.ndarray:
+    """(N,) str ids; MulT's (N, k) id rows are joined with ``_``."""
+    arr = np.asarray(value)
+    if arr.ndim not in (1, 2) or len(arr) != n:
+        raise _fail(path, split, "id", f"expected (N={n},) or (N={n}, k) ids, found shape {arr.shape}")
+    as_text = np.vectorize(lambda x: x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x),
+                           otypes=[object])
+    parts = as_text(arr) if arr.size else arr.astype(object)
+    joined = ["_".join(row) for row in parts] if arr.ndim == 2 else list(parts)
+    return np.array(joined, dtype=str)
+
+
+def _raw_text(value: Any, path: Path, split: str, n: int) -> list[str] | None:
+    if value is None:
+        return None
+    texts = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in np.asarray(value).ravel()]
+    if len(texts) != n:
+        raise _fail(path, split, "raw_text", f"has {len(texts)} entries but the labels have {n}")
+    return None if not any(texts) else texts  # an all-empty column is what writers leave when there is none
+
+
+def _require(raw: Any, keys: tuple[str, ...], path: Path, split: str, fmt: str) -> None:
+    if not isinstance(raw, dict):
+        raise DataFormatError(f"{path}: split {split!r}: expected a dict of arrays, found {type(raw).__name__}")
+    missing = [k for k in keys if k not in raw]
+    if missing:
+        raise _fail(path, split, missing[0], f"missing key(s) {missing} of the {fmt} format; "
+                                             f"found {sorted(map(str, raw))}")
+
+
+def parse_split(raw: dict, fmt: str, path: str | Path, split: str) -> SplitData:
+    """One split of an unpickled MMSA or MulT file as a :class:`SplitData`.
+
+    Raises:
+        DataFormatError: a key is missing, an array has the wrong rank or sample count, labels are NaN.
+    """
+    path = Path(path)
+    if fmt == "mmsa":
+        _require(raw, ("text", "vision", "audio", "id", "regression_labels"), path, split, fmt)
+        labels = _labels(raw["regression_labels"], path, split, "regression_labels")
+    elif fmt == "mult":
+        _require(raw, MULT_KEYS, path, split, fmt)
+        labels = _labels(raw["labels"], path, split, "labels")
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    n = len(labels)
+    features = {m: _features(raw[f], path, split, f, n) for m, f in MODALITY_FIELDS.items()}
+    text_bert = _text_bert(raw["text_bert"], path, split, n) if raw.get("text_bert") is not None else None
+    lengths = {}
+    for modality, field in MODALITY_FIELDS.items():
+        steps = features[modality].shape[1]
+        if modality == "L" and text_bert is not None:
+            lengths[modality] = _lengths(text_bert[:, 1].sum(axis=1), path, split, "text_bert", n, steps)
+        elif fmt == "mmsa" and raw.get(f"{field}_lengths") is not None:
+            lengths[modality] = _lengths(raw[f"{field}_lengths"], path, split, f"{field}_lengths", n, steps)
+        else:
+            lengths[modality] = _infer_lengths(features[modality])
+    unimodal = {m: _labels(raw[key], path, split, key, n)
+                for m, key in MMSA_UNIMODAL_KEYS.items() if fmt == "mmsa" and key in raw}
+    return SplitData(ids=_ids(raw["id"], path, split, n), features=features, lengths=lengths, labels=labels,
+                     raw_text=_raw_text(raw.get("raw_text"), path, split, n), text_bert=text_bert,
+                     unimodal_labels=unimodal)
+
+
+def check_consistency(splits: dict[str, SplitData], path: str | Path) -> None:
+    """Feature dims must agree across splits (a model is built once); ids should be unique."""
+    dims = splits["train"].dims()
+    for split in SPLITS[1:]:
+        for modality, dim in splits[split].dims().items():
+            if dim != dims[modality]:
+                raise _fail(Path(path), split, MODALITY_FIELDS[modality],
+                            f"feature dim {dim} differs from split 'train' ({dims[modality]})")
+    all_ids = np.concatenate([splits[s].ids for s in SPLITS])
+    n_dup = len(all_ids) - len(np.unique(all_ids))
+    if n_dup:
+        _warn(f"{path}: {n_dup} duplicate sample id(s) across splits; masks are keyed by id")
+
+
+def _pick_variant(spec: DatasetSpec, path: Path, fmt: str, variant: str | None) -> str | None:
+    if variant is not None:
+        return variant if variant in spec.variants else None
+    named = [v for v, fv in spec.variants.items() if path.name in fv.files]
+    same_fmt = [v for v, fv in spec.variants.items() if fv.fmt == fmt]
+    return (named or same_fmt or [spec.default_variant or None])[0]
+
+
+def check_against_spec(splits: dict[str, SplitData], *, path: str | Path, fmt: str, spec: DatasetSpec,
+                       variant: str | None = None) -> None:
+    """Warn (never fail) on each field where the file disagrees with the registry entry ``spec``."""
+    path, label = Path(path), spec.name.upper()
+    for split, expected in spec.split_sizes.items():
+        if split in splits and len(splits[split]) != expected:
+            _warn(f"{path}: split {split!r} has {len(splits[split])} samples, expected {expected} ({label})")
+    variant = _pick_variant(spec, path, fmt, variant)
+    if variant is not None and variant in spec.variants:
+        expected_variant = spec.variants[variant]
+        if expected_variant.fmt != fmt:
+            _warn(f"{path}: is a {fmt} file, but variant {variant!r} of {label} expects {expected_variant.fmt}")
+        train = splits["train"]
+        for what, found, wanted in (("feature dim", train.dims(), expected_variant.dims),
+                                    ("sequence length", train.seq_lens(), expected_variant.seq_lens)):
+            for modality in MODALITIES:
+                if modality in wanted and found[modality] != wanted[modality]:
+                    _warn(f"{path}: {what} of {modality} ({MODALITY_FIELDS[modality]}) is {found[modality]}, "
+                          f"expected {wanted[modality]} ({label} {variant})")
+    low, high = spec.label_range
+    for split, data in splits.items():
+        if len(data) and (data.labels.min() < low - 1e-4 or data.labels.max() > high + 1e-4):
+            _warn(f"{path}: split {split!r} labels span [{data.labels.min():.3g}, {data.labels.max():.3g}], "
+                  f"outside the label range [{low:g}, {high:g}] ({label})")
+
+
+def _guess_language(splits: dict[str, SplitData]) -> str:
+    texts = splits["train"].raw_text or []
+    return "zh" if any("\u4e00" <= ch <= "\u9fff" for text in texts[:50] for ch in text) else "en"
+
+
+def make_bundle(splits: dict[str, SplitData], *, path: str | Path, fmt: str, sha256: str,
+                spec: DatasetSpec | None = None, variant: str | None = None,
+                name: str | None = None) -> DatasetBundle:
+    """Check ``splits`` (against ``spec`` when given) and wrap them as a real :class:`DatasetBundle`."""
+    path = Path(path)
+    check_consistency(splits, path)
+    if spec is not None:
+        check_against_spec(splits, path=path, fmt=fmt, spec=spec, variant=variant)
+    return DatasetBundle(
+        name=name or (spec.name if spec else path.stem), splits=splits, provenance="real",
+        source_sha256=sha256, source=f"{path} ({fmt} format)",
+        label_range=tuple(spec.label_range) if spec else (-3.0, 3.0),
+        language=spec.language if spec else _guess_language(splits),
+    )
+
+
+def read_feature_file(path: str | Path, *, spec: DatasetSpec | None = None, variant: str | None = None,
+                      name: str | None = None) -> DatasetBundle:
+    """Read an MMSA or MulT feature pickle (told apart by content) through the restricted unpickler.
+
+    Args:
+        path: the pickle.
+        spec: the registry entry to check the file against (warnings name each disagreeing field).
+        variant: the spec's variant to check dims and sequence lengths against; default: by file name.
+        name: the bundle's name; default ``spec.name`` or the file's stem.
+
+    Returns:
+        A bundle with provenance ``"real"`` and ``source_sha256`` the file's sha256.
+
+    Raises:
+        DataFormatError: unreadable, unsafe or malformed file (the message names file, split, field).
+    """
+    from mmbench.data.cache import file_sha256  # cache builds on this module; imported late to avoid a cycle
+
+    path = Path(path)
+    obj = safe_load(path, encoding="latin1")  # latin1 only matters for Python-2 pickles (numpy's advice)
+    fmt = detect_format(obj, path)
+    splits = {split: parse_split(obj[split], fmt, path, split) for split in SPLITS}
+    return make_bundle(splits, path=path, fmt=fmt, sha256=file_sha256(path), spec=spec, variant=variant,
+                       name=name)
+
+
+# --------------------------------------------------------------------------------------------- writing
+
+def _text_array(values: Any) -> np.ndarray:
+    """A numpy object array of Python str, as MMSA stores ``id`` and ``raw_text``."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [str(v) for v in values]
+    return out
+
+
+def _plausible_text_bert(lengths: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """BERT-style (N, 3, T) ids/mask/segments: [CLS]=101 first, [SEP]=102 at length-1, random word ids."""
+    rng = np.random.default_rng(seed)
+    n = len(lengths)
+    valid = np.arange(steps)[None, :] < lengths[:, None]  # (N, T)
+    token_ids = rng.integers(1000, 30000, size=(n, steps)) * valid
+    token_ids[:, 0] = 101
+    has_sep = lengths >= 2  # a one-token text is [CLS] alone
+    token_ids[np.flatnonzero(has_sep), lengths[has_sep] - 1] = 102
+    return np.stack([token_ids, valid, np.zeros_like(token_ids)], axis=1).astype(np.int64)
+
+
+def _mmsa_split(data: SplitData, seed: int) -> dict[str, Any]:
+    labels = np.asarray(data.labels, dtype=np.float32)
+    text_bert = data.text_bert
+    if text_bert is None:
+        text_bert = _plausible_text_bert(np.asarray(data.lengths["L"]), data.features["L"].shape[1], seed)
+    out: dict[str, Any] = {
+        "raw_text": _text_array(data.raw_text if data.raw_text is not None else [""] * len(labels)),
+        "audio": np.asarray(data.features["A"], dtype=np.float32),
+        "vision": np.asarray(data.features["V"], dtype=np.float32),
+        "id": _text_array(data.ids),
+        "text": np.asarray(data.features["L"], dtype=np.float32),
+        "text_bert": np.asarray(text_bert, dtype=np.int64),
+        "audio_lengths": np.asarray(data.lengths["A"], dtype=np.int64),
+        "vision_lengths": np.asarray(data.lengths["V"], dtype=np.int64),
+        "annotations": _text_array(np.where(labels > 0, "Positive", np.where(labels < 0, "Negative", "Neutral"))),
+        "classification_labels": np.sign(labels).astype(np.float32) + 1,  # 0 neg, 1 neu, 2 pos (MMSA)
+        "regression_labels": labels,
+    }
+    for modality, key in MMSA_UNIMODAL_KEYS.items():
+        if modality in data.unimodal_labels:
+            out[key] = np.asarray(data.unimodal_labels[modality], dtype=np.float32)
+    return out
+
+
+def write_mmsa_pickle(bundle: DatasetBundle, path: str | Path, *, protocol: int = 4) -> None:
+    """Write ``bundle`` with exactly MMSA's keys, dtypes and layout (plain pickle.dump: writing is safe).
+
+    Args:
+        bundle: the dataset; a missing ``text_bert`` is made up from the text lengths (seeded).
+        path: destination file.
+        protocol: pickle protocol; 4 like the circulating files, 5 writes large arrays without a copy.
+    """
+    content = {split: _mmsa_split(bundle.splits[split], seed=index) for index, split in enumerate(SPLITS)}
+    with open(path, "wb") as handle:
+        pickle.dump(content, handle, protocol=protocol)
+
+
+def write_mult_pickle(bundle: DatasetBundle, path: str | Path, *, protocol: int = 4) -> None:
+    """Write ``bundle`` in MulT's layout: ``text, vision, audio`` (N, T, D), ``labels`` (N, 1, 1), ``id``.
+
+    MulT stores no lengths, raw text or unimodal labels; features past each length should be zero so that
+    a reader recovers the lengths from the trailing zero rows.
+    """
+    content = {}
+    for split in SPLITS:
+        data = bundle.splits[split]
+        content[split] = {MODALITY_FIELDS[m]: np.asarray(data.features[m], dtype=np.float32) for m in MODALITIES}
+        content[split]["labels"] = np.asarray(data.labels, dtype=np.float32).reshape(-1, 1, 1)
+        content[split]["id"] = _text_array(data.ids)
+    with open(path, "wb") as handle:
+        pickle.dump(content, handle, protocol=protocol)

@@ -1,0 +1,176 @@
+"""Execute one run: data and masks, train with validation-only model selection, evaluate, record.
+
+The test split is evaluated once, with the checkpoint the validation monitor selected. Under
+``--select test-oracle`` (reproducing papers that chose checkpoints on the test set) the monitor
+reads the test masks instead; such results are recorded as such and kept out of default tables.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+
+from mmbench.config import apply_overrides, constructor_params, load_method_config, resolve_config
+from mmbench.constants import VALID_MONITOR
+from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule
+from mmbench.data.types import DatasetBundle
+from mmbench.masks import combined_sha256, run_masks
+from mmbench.metrics import regression_metrics
+from mmbench.missing import MaskSet
+from mmbench.plan import RunPlan
+from mmbench.registry import get_method_class
+from mmbench.results.records import MetricRow
+
+
+class UnsupportedSettingError(ValueError):
+    """A method cannot be trained under the requested setting or protocol."""
+
+
+@dataclass
+class PreparedRun:
+    """A run with everything resolved, before training: what its key is hashed from."""
+
+    plan: RunPlan
+    bundle: DatasetBundle
+    method_class: type
+    method_config: dict
+    train_mask: MaskSet | None
+    valid_masks: dict[str, MaskSet]
+    test_masks: dict[str, MaskSet]
+
+    @property
+    def mask_sha256(self) -> str:
+        return combined_sha256([self.train_mask, *self.valid_masks.values(), *self.test_masks.values()])
+
+    def key(self) -> dict:
+        return {**self.plan.key(), "data_sha256": self.bundle.source_sha256, "method_config": self.method_config,
+                "mask_sha256": self.mask_sha256}
+
+
+def resolved_method_config(plan: RunPlan) -> tuple[type, dict]:
+    """The method's class and its fully resolved constructor arguments.
+
+    Layers, last wins: constructor defaults, ``configs/methods/<name>.yaml``, the class's
+    ``quick_profile`` under ``--profile quick``, then ``--set`` overrides. ``key=value`` applies to
+    every method that takes ``key``; ``<method>.key=value`` to that method only.
+    """
+    method_class = get_method_class(plan.method)
+    config = load_method_config(plan.method)
+    if plan.options.profile == "quick":
+        config = {**config, **getattr(method_class, "quick_profile", {})}
+    params = constructor_params(method_class)
+    mine = []
+    for override in plan.options.overrides:
+        key = override.split("=", 1)[0].strip()
+        if key.startswith(f"{plan.method}."):
+            mine.append(override[len(plan.method) + 1:])
+        elif key.split(".")[0] in params:
+            mine.append(override)
+    return method_class, resolve_config(method_class, apply_overrides(config, mine))
+
+
+def prepare(plan: RunPlan, bundle: DatasetBundle, masks_dir: Path) -> PreparedRun:
+    method_class, method_config = resolved_method_config(plan)
+    supported = getattr(method_class, "supported_train_settings", ())
+    if plan.train_setting not in supported:
+        raise UnsupportedSettingError(
+            f"method {plan.method!r} does not support the training setting {plan.train_setting!r} "
+            f"(it supports: {', '.join(supported)}); pick one with --train-setting")
+    if plan.protocol == "frame" and min(bundle.seq_lens().values()) == 1:
+        raise UnsupportedSettingError(
+            f"the frame protocol drops time steps, but {bundle.name!r} has one-step modalities "
+            f"(seq lens {bundle.seq_lens()}); use --protocol fixed or random for it")
+    train_mask, valid, test = run_masks(masks_dir, plan.dataset, bundle.splits, plan.protocol, plan.condition,
+                                        plan.seed, plan.train_setting)
+    return PreparedRun(plan, bundle, method_class, method_config, train_mask, valid, test)
+
+
+def configure_determinism(seed: int) -> None:
+    """Same machine, same seed, same numbers."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_num_threads(int(os.environ.get("MMBENCH_THREADS", max(1, min(4, os.cpu_count() or 1)))))
+
+
+def make_logger(kind: str, run_dir: Path, group: str):
+    if kind == "csv":
+        return L.pytorch.loggers.CSVLogger(save_dir=run_dir, name="logs")
+    if kind == "tensorboard":
+        return L.pytorch.loggers.TensorBoardLogger(save_dir=run_dir, name="logs")
+    if kind == "wandb":
+        if not os.environ.get("WANDB_API_KEY"):
+            os.environ.setdefault("WANDB_MODE", "offline")  # no account: log locally, sync later
+        return L.pytorch.loggers.WandbLogger(save_dir=str(run_dir), group=group, name=run_dir.name)
+    raise ValueError(f"unknown logger {kind!r}; choose csv, tensorboard or wandb")
+
+
+def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tuple[list[MetricRow], int]:
+    """Fit with validation-only selection, then evaluate the selected model on every condition."""
+    plan, options = prepared.plan, prepared.plan.options
+    configure_determinism(plan.seed)
+    selection_masks = prepared.test_masks if plan.selection == "test-oracle" else prepared.valid_masks
+    batch_size = int(prepared.method_config.get("batch_size", 32))
+    datamodule = MissingModalityDataModule(
+        prepared.bundle, train_mask=prepared.train_mask, valid_masks=selection_masks,
+        test_masks=prepared.test_masks, train_setting=plan.train_setting, batch_size=batch_size, seed=plan.seed)
+    model = prepared.method_class(data=DataInfo.from_bundle(prepared.bundle), **prepared.method_config)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
+                                                     monitor=VALID_MONITOR, mode="min", save_top_k=1)
+    trainer = L.Trainer(
+        max_epochs=options.max_epochs, accelerator=options.accelerator, devices=options.devices,
+        logger=make_logger(options.logger, run_dir, group), deterministic="warn",
+        callbacks=[checkpoint, L.pytorch.callbacks.EarlyStopping(VALID_MONITOR, patience=options.early_stop_patience)],
+        enable_progress_bar=sys.stderr.isatty(), enable_model_summary=False, num_sanity_val_steps=0,
+        log_every_n_steps=1)
+    if getattr(model, "trainable", True):
+        trainer.fit(model, datamodule=datamodule)
+        if checkpoint.best_model_path:
+            state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state["state_dict"])
+    rows, predictions = evaluate(trainer, model, datamodule, prepared)
+    pd.DataFrame(predictions).to_csv(run_dir / "predictions.csv.gz", index=False)
+    if not options.keep_checkpoints:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return rows, len(prepared.bundle.splits["test"])
+
+
+def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
+             prepared: PreparedRun) -> tuple[list[MetricRow], list[dict]]:
+    """Metrics and per-sample predictions of the selected model, on valid and test, per condition."""
+    rows: list[MetricRow] = []
+    predictions: list[dict] = []
+    for split, masks in (("valid", prepared.valid_masks), ("test", prepared.test_masks)):
+        for condition, mask in masks.items():
+            loader = datamodule.loader_for(MaskedSplit(prepared.bundle.splits[split], mask))
+            outputs = trainer.predict(model, dataloaders=loader)
+            preds = torch.cat([o["pred"] for o in outputs])
+            labels = torch.cat([o["label"] for o in outputs])
+            ids = [i for o in outputs for i in o["id"]]
+            values = regression_metrics(preds, labels, prepared.plan.dataset)
+            values.update(model.extra_metrics(outputs))
+            rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask.sha256())
+                     for name, value in values.items()]
+            predictions += [{"split": split, "condition": condition, "id": i, "label": y, "pred": p}
+                            for i, y, p in zip(ids, labels.tolist(), preds.tolist())]
+    return rows, predictions
+
+
+def limit_bundle(bundle: DatasetBundle, limit: float | None) -> DatasetBundle:
+    """A deterministic subset of each split (count >= 1 or fraction < 1), the same for every method."""
+    if limit is None:
+        return bundle
+    splits = {}
+    for name, split in bundle.splits.items():
+        n = len(split)
+        keep = min(n, int(limit) if limit >= 1 else max(1, int(round(limit * n))))
+        index = np.sort(np.random.default_rng(0).permutation(n)[:keep])
+        splits[name] = split.subset(index)
+    return DatasetBundle(bundle.name, splits, bundle.provenance, bundle.source_sha256, bundle.source,
+                         bundle.label_range, bundle.language)

@@ -1,0 +1,91 @@
+"""The contract every method fulfils: the base LightningModule.
+
+A method supplies :meth:`forward` (batch -> (B,) sentiment prediction for the masked input) and,
+if it has more than the task loss, :meth:`training_loss`. The base class owns what must be
+identical across methods: the validation monitor (:data:`VALID_MONITOR`, the validation MAE,
+averaged over the validation conditions, e.g. the 7 patterns of ``fixed``), the prediction step the
+runner evaluates with, and a default optimiser. No method touches the test split: the runner
+evaluates the selected checkpoint through :meth:`predict_step`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from mmbench.constants import TRAIN_SETTINGS, VALID_MONITOR
+from mmbench.data.datamodule import DataInfo
+
+
+class MMBenchMethod(L.LightningModule):
+    """Base class of every registered method.
+
+    Class attributes:
+        supported_train_settings: the training settings (``complete``, ``same``, ``incomplete``)
+            the method can be trained under; the runner refuses the others before training.
+        trainable: False for methods with nothing to fit (the ``mean`` floor).
+    """
+
+    supported_train_settings: tuple[str, ...] = TRAIN_SETTINGS
+    trainable: bool = True
+
+    def __init__(self, data: DataInfo):
+        super().__init__()
+        self.data_info = data
+        self._val_abs_error: dict[int, list[Tensor]] = {}
+
+    # -- what a method provides -------------------------------------------------------------
+    def forward(self, batch: dict[str, Any]) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def training_loss(self, batch: dict[str, Any]) -> Tensor | dict[str, Tensor]:
+        """Default: L1 between prediction and label (MMSA's regression loss)."""
+        return torch.nn.functional.l1_loss(self(batch), batch["label"])
+
+    # -- shared loop ------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        losses = self.training_loss(batch)
+        if isinstance(losses, Tensor):
+            losses = {"loss": losses}
+        for name, value in losses.items():
+            self.log(f"train_{name}", value.detach(), batch_size=len(batch["label"]),
+                     prog_bar=name == "loss", on_step=False, on_epoch=True)
+        return losses["loss"]
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_abs_error = {}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        error = (self(batch).detach().float() - batch["label"].float()).abs()
+        self._val_abs_error.setdefault(dataloader_idx, []).append(error)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_abs_error:
+            return
+        # Mean over conditions of each condition's MAE: every pattern weighs the same.
+        per_condition = [torch.cat(errors).mean() for errors in self._val_abs_error.values()]
+        self.log(VALID_MONITOR, torch.stack(per_condition).mean(), prog_bar=True)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        return {"id": batch["id"], "pred": self(batch).detach().float().cpu(), "label": batch["label"].cpu()}
+
+    def extra_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:
+        """Metrics beyond the shared ones, from this method's predict outputs (e.g. ``rec_mse_V``)."""
+        return {}
+
+    def configure_optimizers(self):
+        """Adam at ``self.hparams.lr`` halving on a validation plateau (override for others)."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.get("lr", 1e-3),
+                                     weight_decay=self.hparams.get("weight_decay", 0.0))
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=0.5, patience=self.hparams.get("lr_patience", 10))
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": VALID_MONITOR, "interval": "epoch"}}
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def scale_to_label_range(self, raw: Tensor) -> Tensor:
+        """Map an unbounded output into the dataset's label range (tanh, centred)."""
+        low, high = self.data_info.label_range
+        return (high + low) / 2 + (high - low) / 2 * torch.tanh(raw)

@@ -1,0 +1,25 @@
+"""Missingness protocols: pure, seeded mask builders, the saved ``MaskSet``, and mask application.
+
+- :mod:`mmbench.missing.protocols`: ``fixed`` / ``random`` / ``frame`` builders and
+  :func:`make_mask_set`, seeded from the key (dataset, split, protocol, condition, seed).
+- :mod:`mmbench.missing.maskset`: :class:`MaskSet`, its content hash and its ``.npz`` file.
+- :mod:`mmbench.missing.apply`: zeroing features and writing [UNK] over dropped BERT tokens.
+
+Definitions and worked examples: docs/protocols.md.
+"""
+from mmbench.missing.apply import UNK_ID, apply_mask, mask_text_bert
+from mmbench.missing.maskset import MaskSet
+from mmbench.missing.protocols import (
+    fixed_available,
+    frame_drop_rate,
+    frame_keep,
+    make_mask_set,
+    mask_seed,
+    mixed_available,
+    parse_rate,
+    random_available,
+    two_missing_fraction,
+)
+
+__all__ = ["UNK_ID", "MaskSet", "apply_mask", "fixed_available", "frame_drop_rate", "frame_keep", "make_mask_set",
+           "mask_seed", "mask_text_bert", "mixed_available", "parse_rate", "random_available", "two_missing_fraction"]

@@ -1,0 +1,77 @@
+"""The two references every table shows: ``fusion`` (the lower bound) and ``mean`` (the floor).
+
+``fusion`` is a small late-fusion model: a temporal encoder per modality, concatenation with the
+availability flags, an MLP regressor. Missing modalities are zeros (as the data layer serves them)
+and training uses modality dropout, so the model has seen incomplete inputs. Any recovery method
+that does not beat it has recovered nothing useful.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from mmbench.constants import MODALITIES
+from mmbench.data.datamodule import DataInfo
+from mmbench.layers import TemporalEncoder, modality_dropout, modality_inputs
+from mmbench.method import MMBenchMethod
+
+
+class Fusion(MMBenchMethod):
+    """Late fusion with zero-filled missing modalities and modality-dropout training.
+
+    Args:
+        data: data facts (dims), filled by the runner.
+        hidden_dim: width of each modality embedding.
+        dropout: dropout in encoders and regressor.
+        modality_dropout: probability of dropping each available modality in a training batch.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        lr_patience: validation epochs without improvement before the LR halves.
+        batch_size: training batch size (read by the runner).
+    """
+
+    def __init__(self, data: DataInfo, hidden_dim: int = 64, dropout: float = 0.1,
+                 modality_dropout: float = 0.3, lr: float = 1e-3, weight_decay: float = 0.0,
+                 lr_patience: int = 10, batch_size: int = 32):
+        super().__init__(data)
+        self.save_hyperparameters(ignore=["data"])
+        self.encoders = nn.ModuleList(TemporalEncoder(data.dims[m], hidden_dim, dropout) for m in MODALITIES)
+        self.regressor = nn.Sequential(
+            nn.Linear(hidden_dim * len(MODALITIES) + len(MODALITIES), hidden_dim), nn.GELU(),
+            nn.Dropout(dropout), nn.Linear(hidden_dim, 1))
+        # Start at the training mean so early epochs are not spent learning the offset.
+        nn.init.constant_(self.regressor[-1].bias, data.train_label_mean)
+
+    def forward(self, batch: dict) -> Tensor:
+        return self.predict_from(batch, batch["available"])
+
+    def predict_from(self, batch: dict, available: Tensor) -> Tensor:
+        embeddings = []
+        for position, (encoder, (features, step_mask)) in enumerate(zip(self.encoders, modality_inputs(batch))):
+            is_available = available[:, position]
+            embedding = encoder(features, step_mask & is_available.unsqueeze(1))  # (B, H)
+            embeddings.append(embedding * is_available.unsqueeze(1))
+        fused = torch.cat([*embeddings, available.float()], dim=1)
+        return self.regressor(fused).squeeze(-1)  # (B,)
+
+    def training_loss(self, batch: dict) -> Tensor:
+        available = modality_dropout(batch["available"], self.hparams.modality_dropout)
+        return nn.functional.l1_loss(self.predict_from(batch, available), batch["label"])
+
+
+class MeanPredictor(MMBenchMethod):
+    """Predicts the training split's mean label for every sample: the floor every table shows.
+
+    Args:
+        data: data facts; ``data.train_label_mean`` is the prediction.
+    """
+
+    trainable = False
+
+    def __init__(self, data: DataInfo):
+        super().__init__(data)
+        self.save_hyperparameters(ignore=["data"])
+        self.register_buffer("train_mean", torch.tensor(float(data.train_label_mean)))
+
+    def forward(self, batch: dict) -> Tensor:
+        return self.train_mean.expand(len(batch["label"])).clone()

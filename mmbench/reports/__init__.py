@@ -1,0 +1,1 @@
+"""Tables built from the results store only; no metric is recomputed here."""

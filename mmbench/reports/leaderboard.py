@@ -1,0 +1,109 @@
+"""Leaderboard tables: rows = methods, columns = conditions x metrics, cells = mean ± std over seeds.
+
+``fixed`` columns follow the OMG-Agent paper's pattern order (A, V, L, VA, LA, LV, LVA); ``random``
+and ``frame`` columns are the rates. Accuracies and F1 print in percent with one decimal, MAE and
+Corr as plain values. A table from synthetic or semi-synthetic data says so in its title.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from mmbench.constants import TABLE_PATTERN_ORDER
+from mmbench.data.registry import DATASETS
+from mmbench.metrics.functional import HIGHER_IS_BETTER  # noqa: F401  (documents the direction per key)
+
+DEFAULT_METRICS = {"mosi": ["acc2_non0", "f1_non0", "acc7"], "sims": ["acc2", "f1", "acc5"]}
+PLAIN_METRICS = ("mae", "corr")
+HEADERS = {"acc2_has0": "ACC2 (Has0)", "acc2_non0": "ACC2 (Non0)", "f1_has0": "F1 (Has0)", "f1_non0": "F1 (Non0)",
+           "acc7": "ACC7", "acc5": "ACC5", "acc3": "ACC3", "acc2": "ACC2", "f1": "F1", "mae": "MAE", "corr": "Corr"}
+JSON_KEYS = ["dataset", "method", "protocol", "condition", "train_setting", "selection", "metric", "mean", "std",
+             "n_seeds", "n_failed", "synthetic", "achieved_rate"]
+
+
+def default_metrics(dataset: str) -> list[str]:
+    family = DATASETS[dataset].family if dataset in DATASETS else "mosi"
+    return DEFAULT_METRICS["sims" if family == "sims" else "mosi"]
+
+
+def format_cell(metric: str, mean: float, std: float | None) -> str:
+    scale, digits = (1.0, 3) if metric in PLAIN_METRICS or metric.startswith("rec_") else (100.0, 1)
+    text = f"{mean * scale:.{digits}f}"
+    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+        text += f" ± {std * scale:.{digits}f}"
+    return text
+
+
+def _condition_order(protocol: str, conditions) -> list[str]:
+    if protocol == "fixed":
+        return [c for c in TABLE_PATTERN_ORDER if c in set(conditions)]
+    return sorted(set(conditions), key=float)
+
+
+def table_title(rows: pd.DataFrame, dataset: str, protocol: str, train_setting: str, selection: str) -> str:
+    provenance = DATASETS[dataset].provenance if dataset in DATASETS else "real"
+    tag = {"synthetic": " [SYNTHETIC data]", "semi-synthetic": " [SEMI-SYNTHETIC data: real text and labels, "
+           "synthetic features]"}.get(provenance, "")
+    n_test = int(rows["n_test"].max()) if "n_test" in rows and rows["n_test"].notna().any() else "?"
+    n_seeds = sorted(set(rows["n_seeds"].astype(int)))
+    oracle = " — TEST-ORACLE selection (checkpoint chosen on the test set)" if selection == "test-oracle" else ""
+    return (f"{dataset}{tag}: {protocol} protocol, train setting {train_setting}, test N = {n_test}, "
+            f"seeds per cell = {'/'.join(map(str, n_seeds))}{oracle}")
+
+
+def build_tables(rows: pd.DataFrame, metrics: list[str] | None = None) -> list[tuple[str, pd.DataFrame]]:
+    """(title, table) per (dataset, protocol, train setting, selection) present in ``rows``."""
+    tables = []
+    for (dataset, protocol, setting, selection), group in rows.groupby(
+            ["dataset", "protocol", "train_setting", "selection"], sort=True):
+        wanted = metrics or default_metrics(dataset)
+        group = group[group["metric"].isin(wanted)]
+        if group.empty:
+            continue
+        conditions = _condition_order(protocol, group["condition"])
+        columns = [(c, m) for c in conditions for m in wanted if ((group["condition"] == c) &
+                                                                  (group["metric"] == m)).any()]
+        table = pd.DataFrame(index=sorted(group["method"].unique()),
+                             columns=[f"{c} {HEADERS.get(m, m)}" for c, m in columns], dtype=object)
+        for row in group.itertuples():
+            table.loc[row.method, f"{row.condition} {HEADERS.get(row.metric, row.metric)}"] = \
+                format_cell(row.metric, row.mean, row.std)
+        table = table.fillna("—")
+        table.index.name = "method"
+        tables.append((table_title(group, dataset, protocol, setting, selection), table))
+    return tables
+
+
+def render(rows: pd.DataFrame, fmt: str, metrics: list[str] | None = None) -> str:
+    """The leaderboard in ``md``, ``csv``, ``json``, ``latex`` or ``html``."""
+    if fmt == "json":
+        records = rows.reindex(columns=JSON_KEYS).astype(object).where(rows.reindex(columns=JSON_KEYS).notna(),
+                                                                      None).to_dict("records")
+        for record in records:
+            record["synthetic"] = bool(record["synthetic"])
+        return json.dumps(records, indent=1)
+    if rows.empty:
+        return "no finished runs in this store for the chosen filters"
+    parts = []
+    for title, table in build_tables(rows, metrics):
+        if fmt == "md":
+            parts.append(f"### {title}\n\n{_markdown(table)}")
+        elif fmt == "csv":
+            parts.append(f"# {title}\n{table.to_csv()}")
+        elif fmt == "latex":
+            parts.append(f"% {title}\n{table.to_latex()}")
+        elif fmt == "html":
+            parts.append(f"<h3>{title}</h3>\n{table.to_html()}")
+        else:
+            raise ValueError(f"unknown format {fmt!r}; choose md, csv, json, latex or html")
+    return "\n\n".join(parts)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """A markdown table without needing the optional ``tabulate`` package."""
+    header = ["method", *table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([str(index), *map(str, row)]) + " |" for index, row in table.iterrows()]
+    return "\n".join(lines)

@@ -1,0 +1,5 @@
+"""The results store: typed run records in SQLite, per-run artifacts beside it."""
+from mmbench.results.records import MetricRow, RunRecord
+from mmbench.results.store import ResultStore
+
+__all__ = ["MetricRow", "RunRecord", "ResultStore"]

@@ -1,0 +1,108 @@
+"""The runner end to end on small data: resume after a kill, failures recorded, same seed same numbers."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from mmbench.method import MMBenchMethod
+from mmbench.plan import SweepOptions
+from mmbench.registry import register_method
+from mmbench.results import ResultStore
+from mmbench.runner import Runner
+from tests.helpers import tiny_bundle
+
+
+@register_method("exploding-test-method")
+class Exploding(MMBenchMethod):
+    """Raises in its first training step, to test that the sweep goes on."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        return self.weight.expand(len(batch["label"]))
+
+    def training_loss(self, batch):
+        raise RuntimeError("boom: deliberate failure")
+
+
+def runner_on_tiny_data(tmp_path: Path, methods, **kwargs) -> Runner:
+    options = SweepOptions(datasets=("mosi-synth",), methods=tuple(methods), results_dir=tmp_path,
+                           max_epochs=kwargs.pop("max_epochs", 2), **kwargs)
+    runner = Runner(options)
+    runner._bundles["mosi-synth"] = tiny_bundle()  # skip generation: this test is about the runner
+    return runner
+
+
+def test_a_failing_run_is_recorded_and_the_sweep_goes_on(tmp_path):
+    runner = runner_on_tiny_data(tmp_path, ["exploding-test-method", "mean"], seeds=(1111,))
+    summary = runner.run()
+    assert len(summary.failed) == 1 and len(summary.finished) == 1
+    runs = ResultStore(tmp_path).runs().set_index("method")
+    assert runs.loc["exploding-test-method", "status"] == "failed"
+    assert "boom: deliberate failure" in runs.loc["exploding-test-method", "error"]
+    assert runs.loc["mean", "status"] == "finished"
+
+
+def test_fixed_protocol_evaluates_seven_patterns_and_same_seed_same_numbers(tmp_path):
+    first = runner_on_tiny_data(tmp_path / "a", ["fusion"], seeds=(1111,))
+    first.run()
+    second = runner_on_tiny_data(tmp_path / "b", ["fusion"], seeds=(1111,))
+    second.run()
+    table_a = ResultStore(tmp_path / "a").long_table()
+    table_b = ResultStore(tmp_path / "b").long_table()
+    test_a = table_a[table_a["split"] == "test"]
+    assert sorted(test_a["condition"].unique()) == sorted(["L", "V", "A", "LV", "LA", "VA", "LVA"])
+    pd.testing.assert_series_equal(table_a["value"], table_b["value"])
+    # a finished run is not run again
+    assert first.run().skipped and not first.run().finished
+
+
+def test_every_method_of_a_sweep_reads_the_same_saved_masks(tmp_path):
+    runner = runner_on_tiny_data(tmp_path, ["fusion", "mean"], seeds=(1111,), protocols=("random",),
+                                 rates=("0.5",))
+    runner.run()
+    runs = ResultStore(tmp_path).runs()
+    assert runs["mask_sha256"].nunique() == 1 and len(runs) == 2
+    metrics = ResultStore(tmp_path).long_table()
+    assert metrics.groupby("method")["mask_sha256"].agg(lambda s: tuple(sorted(set(s)))).nunique() == 1
+
+
+def _finished(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db, timeout=30) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM runs WHERE status = 'finished'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
+    results = tmp_path / "runs"
+    command = [sys.executable, "-m", "mmbench.cli", "run", "--dataset", "mosi-synth", "--method", "mean,fusion",
+               "--protocol", "random", "--rates", "0.0,0.2,0.4,0.6", "--seeds", "1111,1112", "--limit", "48",
+               "--max-epochs", "2", "--results", str(results), "--no-leaderboard",
+               "--data-dir", str(tmp_path / "data")]
+    env = {**os.environ, "MMBENCH_THREADS": "1"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while _finished(results / "mmbench.sqlite") < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = _finished(results / "mmbench.sqlite")
+    total = 2 * 4 * 2
+    assert 3 <= done_before < total, "the kill should land halfway through the sweep"
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"{total - done_before} run(s) finished, {done_before} already done" in rerun.stderr
+    assert _finished(results / "mmbench.sqlite") == total
