@@ -112,6 +112,6 @@ def _load_synthetic(spec: DatasetSpec, cache_dir: Path, size: str) -> DatasetBun
         tmp.replace(path)  # atomic: a killed generation leaves no half file
     bundle = load_feature_file_cached(path, cache_dir=cache_dir, spec=None, variant="default", name=spec.name)
     bundle.provenance = "synthetic"
-    bundle.label_range = spec.label_range
-    bundle.language = spec.language
+    bundle.label_range = spec.label_range  # the sentences are English, whatever the family (see synthetic.py)
+    bundle.language = "en"
     return bundle

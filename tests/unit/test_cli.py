@@ -1,0 +1,51 @@
+import pytest
+
+from mmbench.cli import main
+from mmbench.plan import SweepOptions, expand
+
+
+def test_fixed_is_one_run_per_seed_and_random_one_per_rate():
+    options = SweepOptions(datasets=("mosi-synth",), methods=("fusion", "mean"), protocols=("fixed", "random"),
+                           rates=("0.0", "0.5"), seeds=(1111, 1112))
+    plans = expand(options)
+    fixed = [p for p in plans if p.protocol == "fixed"]
+    random = [p for p in plans if p.protocol == "random"]
+    assert len(fixed) == 2 * 2 and {p.condition for p in fixed} == {"all"}
+    assert len(random) == 2 * 2 * 2 and {p.condition for p in random} == {"0.0", "0.5"}
+    assert {p.train_setting for p in fixed} == {"complete"} and {p.train_setting for p in random} == {"same"}
+
+
+def test_quick_profile_limits_the_sweep():
+    options = SweepOptions(datasets=("mosi-synth",), methods=("fusion",), protocols=("fixed", "random"),
+                           profile="quick").with_profile()
+    assert options.seeds == (1111,) and options.protocols == ("fixed",)
+    assert options.max_epochs <= 3 and options.limit == 512
+
+
+def test_mosei_without_its_file_stops_before_training_naming_file_and_alternatives(tmp_path, capsys):
+    code = main(["run", "--dataset", "mosei", "--method", "fusion", "--data-dir", str(tmp_path),
+                 "--results", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert str(tmp_path / "MOSEI" / "Processed" / "aligned_50.pkl") in err
+    assert "mosei-text" in err and "mosei-synth" in err and "MMSA" in err
+    assert not (tmp_path / "runs" / "runs").exists()  # nothing was trained
+
+
+def test_unsupported_protocol_and_unknown_method_are_clear(capsys):
+    assert main(["run", "--dataset", "mosi-synth", "--method", "fusoin"]) == 1
+    assert "Did you mean fusion" in capsys.readouterr().err
+
+
+def test_data_inspect_of_a_bad_path_fails_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "broken.pkl"
+    bad.write_bytes(b"not a pickle")
+    assert main(["data", "inspect", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert str(bad) in err and len(err.splitlines()) == 1
+
+
+def test_methods_lists_settings(capsys):
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert "fusion" in out and "complete, same, incomplete" in out
