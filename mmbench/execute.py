@@ -20,9 +20,10 @@ import torch
 from mmbench.config import apply_overrides, constructor_params, load_method_config, resolve_config
 from mmbench.constants import VALID_MONITOR
 from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule
-from mmbench.data.types import DatasetBundle
+from mmbench.data.types import DatasetBundle, SplitData
 from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import regression_metrics
+from mmbench.metrics.reconstruction import reconstruction_metrics
 from mmbench.missing import MaskSet
 from mmbench.plan import RunPlan
 from mmbench.registry import get_method_class
@@ -155,11 +156,49 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
             ids = [i for o in outputs for i in o["id"]]
             values = regression_metrics(preds, labels, prepared.plan.dataset)
             values.update(model.extra_metrics(outputs))
+            if "recovered" in outputs[0]:
+                values.update(fidelity(outputs, ids, prepared.bundle.splits[split], prepared.bundle.splits["train"],
+                                       mask))
             rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask.sha256())
                      for name, value in values.items()]
             predictions += [{"split": split, "condition": condition, "id": i, "label": y, "pred": p}
                             for i, y, p in zip(ids, labels.tolist(), preds.tolist())]
     return rows, predictions
+
+
+def fidelity(outputs: list[dict], ids: list[str], split: SplitData, train: SplitData,
+             mask: MaskSet) -> dict[str, float]:
+    """Reconstruction fidelity of what a method recovered, scored here against the true features.
+
+    A method returns ``recovered`` (modality letter -> (B, T, D) input-space features, or (B, D)
+    utterance-level ones) from its predict step; it never sees the truth, which only the runner
+    holds. Utterance-level recoveries are compared with the time-averaged valid steps.
+    """
+    rows = split.subset(np.array(_positions(split, ids)))
+    missing = torch.from_numpy(~mask.available[mask.rows(ids)])
+    recovered, truth, means, lengths = {}, {}, {}, {}
+    for modality in outputs[0]["recovered"]:
+        estimate = torch.cat([o["recovered"][modality].detach().float().cpu() for o in outputs])
+        full = torch.from_numpy(np.asarray(rows.features[modality], dtype=np.float32))
+        train_full = np.asarray(train.features[modality], dtype=np.float32)
+        if estimate.dim() == 2:  # utterance level: compare with the mean over valid steps
+            full = _time_average(full, rows.lengths[modality])
+            means[modality] = _time_average(torch.from_numpy(train_full), train.lengths[modality]).mean(0)
+        else:
+            lengths[modality] = torch.from_numpy(np.asarray(rows.lengths[modality]))
+            means[modality] = torch.from_numpy(train_full.mean(0))
+        recovered[modality], truth[modality] = estimate, full
+    return reconstruction_metrics(recovered, truth, missing, means, lengths=lengths)
+
+
+def _positions(split: SplitData, ids: list[str]) -> list[int]:
+    where = {sample_id: i for i, sample_id in enumerate(split.ids.tolist())}
+    return [where[i] for i in ids]
+
+
+def _time_average(features: torch.Tensor, lengths) -> torch.Tensor:
+    steps = torch.arange(features.shape[1]).unsqueeze(0) < torch.as_tensor(np.asarray(lengths)).unsqueeze(1)
+    return (features * steps.unsqueeze(-1)).sum(1) / steps.sum(1, keepdim=True).clamp_min(1)
 
 
 def limit_bundle(bundle: DatasetBundle, limit: float | None) -> DatasetBundle:

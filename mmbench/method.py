@@ -69,6 +69,9 @@ class MMBenchMethod(L.LightningModule):
         self.log(VALID_MONITOR, torch.stack(per_condition).mean(), prog_bar=True)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Predictions the runner scores. A recovery method adds ``recovered``: modality letter ->
+        its recovered input-space features, (B, T, D) or utterance-level (B, D); the runner scores
+        them against the truth it alone holds (``rec_mse_<m>``, ``rec_cos_<m>``)."""
         return {"id": batch["id"], "pred": self(batch).detach().float().cpu(), "label": batch["label"].cpu()}
 
     def extra_metrics(self, outputs: list[dict[str, Any]]) -> dict[str, float]:

@@ -106,3 +106,32 @@ def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"{total - done_before} run(s) finished, {done_before} already done" in rerun.stderr
     assert _finished(results / "mmbench.sqlite") == total
+
+
+@register_method("zero-recovery-test-method")
+class ZeroRecovery(MMBenchMethod):
+    """'Recovers' every modality as zeros: its fidelity must equal the zero-imputation reference."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        return self.weight.expand(len(batch["label"]))
+
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        out = super().predict_step(batch, batch_idx, dataloader_idx)
+        out["recovered"] = {"V": torch.zeros_like(batch["vision"]), "A": torch.zeros_like(batch["audio"]).mean(1)}
+        return out
+
+
+def test_reconstruction_fidelity_is_scored_by_the_runner_against_the_truth(tmp_path):
+    runner = runner_on_tiny_data(tmp_path, ["zero-recovery-test-method"], seeds=(1111,), protocols=("fixed",),
+                                 max_epochs=1)
+    runner.run()
+    table = ResultStore(tmp_path).long_table()
+    test = table[(table["split"] == "test")].set_index(["condition", "metric"])["value"]
+    assert test[("L", "rec_mse_V")] == pytest.approx(test[("L", "rec_mse_V_zero")])
+    assert test[("L", "rec_mse_A")] == pytest.approx(test[("L", "rec_mse_A_zero")])
+    assert ("L", "rec_cos_V_mean") in test.index and test[("L", "rec_cos_V")] == 0.0  # zero vector: cosine 0
+    assert ("LVA", "rec_mse_V") not in test.index  # nothing missing, nothing to score
