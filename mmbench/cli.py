@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the results store is consistent, run the same command again to resume", file=sys.stderr)
         return 130
-    except (FileNotFoundError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError) as err:
         if os.environ.get("MMBENCH_DEBUG"):
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -31,15 +31,16 @@ def register_method(name: str):
     return decorate
 
 
-def _targets() -> dict[str, str | type]:
+def _targets(include_runtime: bool = True) -> dict[str, str | type]:
     found: dict[str, str | type] = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    found.update(_EXTRA)
+    if include_runtime:
+        found.update(_EXTRA)
     return found
 
 
-def method_names(*, include_variants: bool = True) -> list[str]:
-    """Every registered name, sorted; without ablation variants if asked."""
-    names = sorted(_targets())
+def method_names(*, include_variants: bool = True, include_runtime: bool = True) -> list[str]:
+    """Every registered name, sorted; without ablation variants or run-time registrations if asked."""
+    names = sorted(_targets(include_runtime))
     if not include_variants:
         names = [n for n in names if not is_variant(n)]
     return names

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="where mosi-bclstm was fetched")
     parser.add_argument("--methods", help="comma separated (default: every registered method)")
     args = parser.parse_args(argv)
-    methods = args.methods.split(",") if args.methods else method_names(include_variants=False)
+    methods = args.methods.split(",") if args.methods else method_names(include_variants=False, include_runtime=False)
     with tempfile.TemporaryDirectory() as workdir:
         measured = measure(methods, args.data_dir, Path(workdir))
     if args.update:

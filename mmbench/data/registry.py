@@ -106,7 +106,7 @@ _SPECS: list[DatasetSpec] = [
     DatasetSpec(
         name="mosi-bclstm", kind="real", family="mosi",
         description="real utterance-level MOSI features of bc-LSTM (text 100, audio 73, video 100; T=1)",
-        label_range=(-3.0, 3.0), split_sizes={"train": 1447, "test": 752},
+        label_range=(-3.0, 3.0), split_sizes={"train": 1182, "valid": 265, "test": 752},
         variants={"default": FileVariant((), "mmsa", _dims(100, 100, 73), _dims(1, 1, 1))},
     ),
     DatasetSpec(
