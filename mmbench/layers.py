@@ -13,6 +13,18 @@ def masked_mean(sequence: Tensor, step_mask: Tensor) -> Tensor:
     return (sequence * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
+class FeatureStandardizer(nn.Module):
+    """(x - mean) / std with the training split's per-feature statistics (fixed buffers)."""
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, features: Tensor, step_mask: Tensor) -> Tensor:
+        return (features - self.mean) / self.std * step_mask.unsqueeze(-1)  # removed steps stay 0
+
+
 class TemporalEncoder(nn.Module):
     """Per-step projection, a temporal convolution, and a masked mean pool: (B, T, D) -> (B, H)."""
 

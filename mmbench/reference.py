@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from mmbench.constants import MODALITIES
 from mmbench.data.datamodule import DataInfo
-from mmbench.layers import TemporalEncoder, modality_dropout, modality_inputs
+from mmbench.layers import FeatureStandardizer, TemporalEncoder, modality_dropout, modality_inputs
 from mmbench.method import MMBenchMethod
 
 
@@ -35,6 +35,7 @@ class Fusion(MMBenchMethod):
                  lr_patience: int = 10, batch_size: int = 32):
         super().__init__(data)
         self.save_hyperparameters(ignore=["data"])
+        self.standardizers = nn.ModuleList(FeatureStandardizer(*data.feature_stats[m]) for m in MODALITIES)
         self.encoders = nn.ModuleList(TemporalEncoder(data.dims[m], hidden_dim, dropout) for m in MODALITIES)
         self.regressor = nn.Sequential(
             nn.Linear(hidden_dim * len(MODALITIES) + len(MODALITIES), hidden_dim), nn.GELU(),
@@ -47,9 +48,11 @@ class Fusion(MMBenchMethod):
 
     def predict_from(self, batch: dict, available: Tensor) -> Tensor:
         embeddings = []
-        for position, (encoder, (features, step_mask)) in enumerate(zip(self.encoders, modality_inputs(batch))):
+        inputs = zip(self.standardizers, self.encoders, modality_inputs(batch))
+        for position, (standardize, encoder, (features, step_mask)) in enumerate(inputs):
+            step_mask = step_mask & available[:, position].unsqueeze(1)
+            embedding = encoder(standardize(features, step_mask), step_mask)  # (B, H)
             is_available = available[:, position]
-            embedding = encoder(features, step_mask & is_available.unsqueeze(1))  # (B, H)
             embeddings.append(embedding * is_available.unsqueeze(1))
         fused = torch.cat([*embeddings, available.float()], dim=1)
         return self.regressor(fused).squeeze(-1)  # (B,)

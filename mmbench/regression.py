@@ -31,6 +31,11 @@ TOLERANCE = {"mae": 0.03, "acc2_non0": 0.04, "corr": 0.05}
 SLICE = {"limit": 160, "max_epochs": 3, "seeds": (1111,)}
 
 
+def default_methods() -> list[str]:
+    """Every shipped method (entry points), without ablation variants."""
+    return method_names(include_variants=False, include_runtime=False)
+
+
 def measure(methods: list[str], data_dir: Path | None, workdir: Path) -> dict[str, dict[str, float]]:
     """{"<dataset>/<method>": {"<pattern>/<metric>": value}} from fresh runs."""
     options = SweepOptions(datasets=DATASETS, methods=tuple(methods), protocols=("fixed",), results_dir=workdir,
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="where mosi-bclstm was fetched")
     parser.add_argument("--methods", help="comma separated (default: every registered method)")
     args = parser.parse_args(argv)
-    methods = args.methods.split(",") if args.methods else method_names(include_variants=False, include_runtime=False)
+    methods = args.methods.split(",") if args.methods else default_methods()
     with tempfile.TemporaryDirectory() as workdir:
         measured = measure(methods, args.data_dir, Path(workdir))
     if args.update:

@@ -11,7 +11,7 @@ features, as reconstruction targets only. Evaluation batches never carry them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lightning as L
 import numpy as np
@@ -37,6 +37,9 @@ class DataInfo:
     has_raw_text: bool
     has_text_bert: bool
     provenance: str
+    #: modality letter -> (mean (D,), std (D,)) over the valid time steps of the training split,
+    #: for methods that standardise their inputs (real features such as openSMILE span decades).
+    feature_stats: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_bundle(cls, bundle: DatasetBundle) -> "DataInfo":
@@ -45,8 +48,25 @@ class DataInfo:
             dataset=bundle.name, dims=bundle.dims(), seq_lens=bundle.seq_lens(),
             label_range=tuple(bundle.label_range), train_label_mean=float(np.mean(train.labels)),
             has_raw_text=train.raw_text is not None, has_text_bert=train.text_bert is not None,
-            provenance=bundle.provenance,
+            provenance=bundle.provenance, feature_stats=training_feature_stats(train),
         )
+
+
+def training_feature_stats(train: SplitData, chunk: int = 1024) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-feature mean and std over valid time steps, streamed in chunks (memory-mapped caches)."""
+    stats = {}
+    for modality in MODALITIES:
+        features, lengths = train.features[modality], train.lengths[modality]
+        total = np.zeros(features.shape[2]); squares = np.zeros(features.shape[2]); count = 0
+        for start in range(0, len(features), chunk):
+            block = np.asarray(features[start:start + chunk], dtype=np.float64)
+            valid = np.arange(block.shape[1])[None, :] < np.asarray(lengths[start:start + chunk])[:, None]
+            rows = block[valid]  # (steps, D)
+            total += rows.sum(0); squares += (rows ** 2).sum(0); count += len(rows)
+        mean = total / max(count, 1)
+        std = np.sqrt(np.maximum(squares / max(count, 1) - mean ** 2, 0.0))
+        stats[modality] = (mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32))
+    return stats
 
 
 class MaskedSplit(Dataset):
