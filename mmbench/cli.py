@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--metric", help="metric keys, comma separated (default ACC2 Non0, F1 Non0, ACC7)")
     board.add_argument("--include-oracle", action="store_true", help="also show test-oracle rows, labelled")
     board.add_argument("--format", choices=("md", "csv", "json", "latex", "html"), default="md")
+    board.add_argument("--style", choices=("plain", "mmsa"), default="plain",
+                       help="mmsa: Has0/Non0 pairs in one cell (ACC2, F1), then ACC7, MAE, Corr, as MMSA prints")
 
     export = command("export", "write the whole store as one long table")
     export.add_argument("--results", type=Path, default=Path("runs"))

@@ -12,6 +12,17 @@ def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
+def _quiet_lightning() -> None:
+    """Per-run banners (GPU available..., tips) drown the sweep's own progress; keep warnings."""
+    import logging
+    import warnings
+
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from mmbench.plan import SweepOptions
     from mmbench.registry import resolve_method_names
@@ -27,6 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         devices=int(args.devices) if args.devices.isdigit() else args.devices, data_dir=args.data_dir,
         data_variant=args.data_variant, synth_size=args.synth_size, overrides=tuple(args.overrides),
         keep_checkpoints=args.keep_checkpoints)
+    _quiet_lightning()
     summary = Runner(options).run()
     print(f"\n{len(summary.finished)} run(s) finished, {len(summary.skipped)} already done, "
           f"{len(summary.failed)} failed (results in {args.results})", file=sys.stderr)
@@ -53,8 +65,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                                 f"run `mmbench run ... --results {args.results}` first")
     metrics = _split(args.metric) or None
     rows = aggregate(ResultStore(args.results), dataset=args.dataset, protocol=args.protocol,
-                     metrics=metrics, include_oracle=args.include_oracle)
-    print(render(rows, args.format, metrics))
+                     metrics=None if args.style == "mmsa" else metrics, include_oracle=args.include_oracle)
+    print(render(rows, args.format, metrics, args.style))
     return 0
 
 

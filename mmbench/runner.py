@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 import mmbench
 from mmbench.config import config_hash
 from mmbench.data.loading import check_available, load_dataset
+from mmbench.data.registry import get_spec
 from mmbench.data.types import DatasetBundle
 from mmbench.execute import PreparedRun, limit_bundle, prepare, train_and_evaluate
 from mmbench.plan import RunPlan, SweepOptions, expand
@@ -137,7 +138,7 @@ class Runner:
             run_id=run_id, config_hash=config_hash(key), dataset=plan.dataset, data_sha256="", method=plan.method,
             protocol=plan.protocol, condition=plan.condition, train_setting=plan.train_setting,
             selection=plan.selection, seed=plan.seed, mask_sha256="", status="failed", started_at=started,
-            synthetic=False, package_version=mmbench.__version__, git_commit=self._commit, config=key)
+            synthetic=get_spec(plan.dataset).provenance != "real", package_version=mmbench.__version__, git_commit=self._commit, config=key)
 
 
 def _json(payload: dict) -> str:

@@ -13,11 +13,11 @@ import pandas as pd
 
 from mmbench.constants import TABLE_PATTERN_ORDER
 from mmbench.data.registry import DATASETS
-from mmbench.metrics.functional import HIGHER_IS_BETTER  # noqa: F401  (documents the direction per key)
 
 DEFAULT_METRICS = {"mosi": ["acc2_non0", "f1_non0", "acc7"], "sims": ["acc2", "f1", "acc5"]}
 PLAIN_METRICS = ("mae", "corr")
-HEADERS = {"acc2_has0": "ACC2 (Has0)", "acc2_non0": "ACC2 (Non0)", "f1_has0": "F1 (Has0)", "f1_non0": "F1 (Non0)",
+MMSA_METRICS = ["acc2_has0/non0", "f1_has0/non0", "acc7", "mae", "corr"]
+HEADERS = {"acc2_has0/non0": "ACC2 (Has0/Non0)", "f1_has0/non0": "F1 (Has0/Non0)", "acc2_has0": "ACC2 (Has0)", "acc2_non0": "ACC2 (Non0)", "f1_has0": "F1 (Has0)", "f1_non0": "F1 (Non0)",
            "acc7": "ACC7", "acc5": "ACC5", "acc3": "ACC3", "acc2": "ACC2", "f1": "F1", "mae": "MAE", "corr": "Corr"}
 JSON_KEYS = ["dataset", "method", "protocol", "condition", "train_setting", "selection", "metric", "mean", "std",
              "n_seeds", "n_failed", "synthetic", "achieved_rate"]
@@ -53,30 +53,49 @@ def table_title(rows: pd.DataFrame, dataset: str, protocol: str, train_setting: 
             f"seeds per cell = {'/'.join(map(str, n_seeds))}{oracle}")
 
 
-def build_tables(rows: pd.DataFrame, metrics: list[str] | None = None) -> list[tuple[str, pd.DataFrame]]:
+def with_cells(rows: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
+    """Add the printed ``cell`` of every row; ``style="mmsa"`` pairs Has0/Non0 in one cell, as MMSA prints."""
+    rows = rows.copy()
+    rows["cell"] = [format_cell(r.metric, r.mean, r.std) for r in rows.itertuples()]
+    if style != "mmsa":
+        return rows
+    keys = ["dataset", "method", "protocol", "condition", "train_setting", "selection"]
+    paired = []
+    for stem in ("acc2", "f1"):
+        has0, non0 = rows[rows["metric"] == f"{stem}_has0"], rows[rows["metric"] == f"{stem}_non0"]
+        both = has0.merge(non0[keys + ["cell"]], on=keys, suffixes=("", "_non0"))
+        both["cell"] = both["cell"].str.split(" ±").str[0] + "/" + both["cell_non0"].str.split(" ±").str[0]
+        both["metric"] = f"{stem}_has0/non0"
+        paired.append(both.drop(columns=["cell_non0"]))
+    return pd.concat([rows, *paired], ignore_index=True)
+
+
+def build_tables(rows: pd.DataFrame, metrics: list[str] | None = None,
+                 style: str = "plain") -> list[tuple[str, pd.DataFrame]]:
     """(title, table) per (dataset, protocol, train setting, selection) present in ``rows``."""
+    rows = with_cells(rows, style)
     tables = []
     for (dataset, protocol, setting, selection), group in rows.groupby(
             ["dataset", "protocol", "train_setting", "selection"], sort=True):
-        wanted = metrics or default_metrics(dataset)
+        wanted = metrics or (MMSA_METRICS if style == "mmsa" and default_metrics(dataset)[0] == "acc2_non0"
+                             else default_metrics(dataset))
         group = group[group["metric"].isin(wanted)]
         if group.empty:
             continue
         conditions = _condition_order(protocol, group["condition"])
-        columns = [(c, m) for c in conditions for m in wanted if ((group["condition"] == c) &
-                                                                  (group["metric"] == m)).any()]
+        present = set(zip(group["condition"], group["metric"]))
+        columns = [(c, m) for c in conditions for m in wanted if (c, m) in present]
         table = pd.DataFrame(index=sorted(group["method"].unique()),
                              columns=[f"{c} {HEADERS.get(m, m)}" for c, m in columns], dtype=object)
         for row in group.itertuples():
-            table.loc[row.method, f"{row.condition} {HEADERS.get(row.metric, row.metric)}"] = \
-                format_cell(row.metric, row.mean, row.std)
+            table.loc[row.method, f"{row.condition} {HEADERS.get(row.metric, row.metric)}"] = row.cell
         table = table.fillna("—")
         table.index.name = "method"
         tables.append((table_title(group, dataset, protocol, setting, selection), table))
     return tables
 
 
-def render(rows: pd.DataFrame, fmt: str, metrics: list[str] | None = None) -> str:
+def render(rows: pd.DataFrame, fmt: str, metrics: list[str] | None = None, style: str = "plain") -> str:
     """The leaderboard in ``md``, ``csv``, ``json``, ``latex`` or ``html``."""
     if fmt == "json":
         records = rows.reindex(columns=JSON_KEYS).astype(object).where(rows.reindex(columns=JSON_KEYS).notna(),
@@ -87,7 +106,7 @@ def render(rows: pd.DataFrame, fmt: str, metrics: list[str] | None = None) -> st
     if rows.empty:
         return "no finished runs in this store for the chosen filters"
     parts = []
-    for title, table in build_tables(rows, metrics):
+    for title, table in build_tables(rows, metrics, style):
         if fmt == "md":
             parts.append(f"### {title}\n\n{_markdown(table)}")
         elif fmt == "csv":

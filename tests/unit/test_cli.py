@@ -49,3 +49,23 @@ def test_methods_lists_settings(capsys):
     assert main(["methods"]) == 0
     out = capsys.readouterr().out
     assert "fusion" in out and "complete, same, incomplete" in out
+
+
+def test_export_writes_the_long_table_with_the_pinned_columns(tmp_path, capsys):
+    import json
+
+    from mmbench.results import MetricRow, ResultStore, RunRecord
+
+    store = ResultStore(tmp_path)
+    store.save(RunRecord(run_id="r1", config_hash="h", dataset="mosi-synth", data_sha256="d", method="fusion",
+                         protocol="random", condition="0.5", train_setting="same", selection="valid", seed=1111,
+                         mask_sha256="m", status="finished", started_at="t", synthetic=True, package_version="0",
+                         git_commit=None, config={}, metrics=[MetricRow("test", "0.5", "mae", 0.9, 0.5, "ms")]))
+    assert main(["export", "--results", str(tmp_path), "--format", "jsonl"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    pinned = {"run_id", "dataset", "method", "protocol", "condition", "achieved_rate", "train_setting", "selection",
+              "seed", "split", "metric", "value", "mask_sha256", "data_sha256", "config_hash", "status"}
+    assert pinned <= set(row) and row["value"] == 0.9 and row["achieved_rate"] == 0.5
+    out = tmp_path / "long.csv"
+    assert main(["export", "--results", str(tmp_path), "--format", "csv", "--out", str(out)]) == 0
+    assert out.read_text().splitlines()[0].startswith("run_id,dataset,method")

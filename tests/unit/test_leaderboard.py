@@ -65,3 +65,11 @@ def test_json_rows_have_the_pinned_keys(store):
 def test_format_cell():
     assert format_cell("acc7", 0.4567, None) == "45.7"
     assert format_cell("corr", 0.4567, 0.01) == "0.457 ± 0.010"
+
+
+def test_mmsa_style_pairs_has0_and_non0_in_one_cell(tmp_path):
+    store = ResultStore(tmp_path)
+    store.save(record("m1", "fusion", 1111, {("L", "acc2_has0"): 0.801, ("L", "acc2_non0"): 0.823,
+                                             ("L", "acc7"): 0.3}))
+    text = render(aggregate(store), "md", style="mmsa")
+    assert "L ACC2 (Has0/Non0)" in text and "80.1/82.3" in text and "L ACC7" in text
