@@ -77,13 +77,18 @@ def resolved_method_config(plan: RunPlan) -> tuple[type, dict]:
     return method_class, resolve_config(method_class, apply_overrides(config, mine))
 
 
-def prepare(plan: RunPlan, bundle: DatasetBundle, masks_dir: Path) -> PreparedRun:
-    method_class, method_config = resolved_method_config(plan)
-    supported = getattr(method_class, "supported_train_settings", ())
+def check_supported(plan: RunPlan) -> None:
+    """Refuse a training setting the method cannot be trained under, naming what it supports."""
+    supported = getattr(get_method_class(plan.method), "supported_train_settings", ())
     if plan.train_setting not in supported:
         raise UnsupportedSettingError(
             f"method {plan.method!r} does not support the training setting {plan.train_setting!r} "
-            f"(it supports: {', '.join(supported)}); pick one with --train-setting")
+            f"({plan.protocol} protocol; it supports: {', '.join(supported)}); pick one with --train-setting")
+
+
+def prepare(plan: RunPlan, bundle: DatasetBundle, masks_dir: Path) -> PreparedRun:
+    check_supported(plan)
+    method_class, method_config = resolved_method_config(plan)
     if plan.protocol == "frame" and min(bundle.seq_lens().values()) == 1:
         raise UnsupportedSettingError(
             f"the frame protocol drops time steps, but {bundle.name!r} has one-step modalities "
@@ -116,11 +121,13 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
     """Fit with validation-only selection, then evaluate the selected model on every condition."""
     plan, options = prepared.plan, prepared.plan.options
     configure_determinism(plan.seed)
-    selection_masks = prepared.test_masks if plan.selection == "test-oracle" else prepared.valid_masks
+    selection_split = "test" if plan.selection == "test-oracle" else "valid"
+    selection_masks = prepared.test_masks if selection_split == "test" else prepared.valid_masks
     batch_size = int(prepared.method_config.get("batch_size", 32))
     datamodule = MissingModalityDataModule(
         prepared.bundle, train_mask=prepared.train_mask, valid_masks=selection_masks,
-        test_masks=prepared.test_masks, train_setting=plan.train_setting, batch_size=batch_size, seed=plan.seed)
+        test_masks=prepared.test_masks, train_setting=plan.train_setting, batch_size=batch_size, seed=plan.seed,
+        selection_split=selection_split)
     model = prepared.method_class(data=DataInfo.from_bundle(prepared.bundle), **prepared.method_config)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
                                                      monitor=VALID_MONITOR, mode="min", save_top_k=1)

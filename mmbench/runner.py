@@ -23,7 +23,7 @@ from mmbench.config import config_hash
 from mmbench.data.loading import check_available, load_dataset
 from mmbench.data.registry import get_spec
 from mmbench.data.types import DatasetBundle
-from mmbench.execute import PreparedRun, limit_bundle, prepare, train_and_evaluate
+from mmbench.execute import PreparedRun, check_supported, limit_bundle, prepare, train_and_evaluate
 from mmbench.plan import RunPlan, SweepOptions, expand
 from mmbench.results import ResultStore, RunRecord
 
@@ -73,6 +73,8 @@ class Runner:
         for dataset in self.options.datasets:
             check_available(dataset, data_dir=self.options.data_dir, variant=self.options.data_variant)
         plans = expand(self.options)
+        for plan in plans:  # impossible combinations stop the sweep before any training
+            check_supported(plan)
         summary = SweepSummary()
         with tqdm(plans, desc="mmbench sweep", unit="run", disable=None) as progress:
             for plan in progress:

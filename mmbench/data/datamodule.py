@@ -130,15 +130,18 @@ class MissingModalityDataModule(L.LightningDataModule):
         train_setting: ``complete`` | ``same`` | ``incomplete``; ``same`` adds ``full_<field>`` targets.
         batch_size: batch size of every loader.
         seed: seeds the training shuffle, so the same seed gives the same batches.
+        selection_split: the split the validation loaders read, "valid" (the benchmark) or "test"
+            (only for ``--select test-oracle``, reproducing papers that selected on the test set).
     """
 
     def __init__(self, bundle: DatasetBundle, *, train_mask: MaskSet | None, valid_masks: dict[str, MaskSet],
-                 test_masks: dict[str, MaskSet], train_setting: str, batch_size: int = 32, seed: int = 0):
+                 test_masks: dict[str, MaskSet], train_setting: str, batch_size: int = 32, seed: int = 0,
+                 selection_split: str = "valid"):
         super().__init__()
         self.bundle = bundle
         self.info = DataInfo.from_bundle(bundle)
         self.train_set = MaskedSplit(bundle.splits["train"], train_mask, with_targets=train_setting == "same")
-        self.valid_sets = {c: MaskedSplit(bundle.splits["valid"], m) for c, m in valid_masks.items()}
+        self.valid_sets = {c: MaskedSplit(bundle.splits[selection_split], m) for c, m in valid_masks.items()}
         self.test_sets = {c: MaskedSplit(bundle.splits["test"], m) for c, m in test_masks.items()}
         self.batch_size = batch_size
         self.seed = seed

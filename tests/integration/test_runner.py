@@ -135,3 +135,25 @@ def test_reconstruction_fidelity_is_scored_by_the_runner_against_the_truth(tmp_p
     assert test[("L", "rec_mse_A")] == pytest.approx(test[("L", "rec_mse_A_zero")])
     assert ("L", "rec_cos_V_mean") in test.index and test[("L", "rec_cos_V")] == 0.0  # zero vector: cosine 0
     assert ("LVA", "rec_mse_V") not in test.index  # nothing missing, nothing to score
+
+
+@register_method("complete-only-test-method")
+class CompleteOnly(Exploding):
+    supported_train_settings = ("complete",)
+
+
+def test_an_unsupported_training_setting_is_refused_before_any_training(tmp_path):
+    from mmbench.execute import UnsupportedSettingError
+
+    runner = runner_on_tiny_data(tmp_path, ["mean", "complete-only-test-method"], seeds=(1111,),
+                                 protocols=("random",), rates=("0.3",))
+    with pytest.raises(UnsupportedSettingError, match="supports: complete"):
+        runner.run()
+    assert ResultStore(tmp_path).runs().empty  # nothing ran, not even the method that could
+
+
+def test_test_oracle_selection_is_recorded_as_such(tmp_path):
+    runner = runner_on_tiny_data(tmp_path, ["fusion"], seeds=(1111,), selection="test-oracle", max_epochs=1)
+    runner.run()
+    runs = ResultStore(tmp_path).runs()
+    assert list(runs["selection"]) == ["test-oracle"] and list(runs["status"]) == ["finished"]

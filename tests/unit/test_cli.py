@@ -69,3 +69,21 @@ def test_export_writes_the_long_table_with_the_pinned_columns(tmp_path, capsys):
     out = tmp_path / "long.csv"
     assert main(["export", "--results", str(tmp_path), "--format", "csv", "--out", str(out)]) == 0
     assert out.read_text().splitlines()[0].startswith("run_id,dataset,method")
+
+
+def test_a_real_dataset_not_fetched_prints_the_fetch_command(tmp_path, capsys):
+    code = main(["run", "--dataset", "mosi-bclstm", "--method", "mean", "--data-dir", str(tmp_path),
+                 "--results", str(tmp_path / "runs")])
+    assert code == 1
+    assert "mmbench data fetch mosi-bclstm" in capsys.readouterr().err
+
+
+def test_masks_make_then_inspect(tmp_path, capsys):
+    out = tmp_path / "masks"
+    assert main(["masks", "make", "--dataset", "mosi-synth", "--protocol", "random", "--condition", "0.3",
+                 "--out", str(out), "--data-dir", str(tmp_path / "data")]) == 0
+    made = capsys.readouterr().out
+    files = sorted(out.glob("mosi-synth/test-*.npz"))
+    assert len(files) == 1 and "achieved rate 0.3" in made
+    assert main(["masks", "inspect", str(files[0])]) == 0
+    assert "random 0.3 seed 1111" in capsys.readouterr().out
