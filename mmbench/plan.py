@@ -12,7 +12,7 @@ from mmbench.constants import (DEFAULT_SEEDS, DEFAULT_TRAIN_SETTING, FRAME_RATES
                                SELECTIONS, TRAIN_SETTINGS)
 
 #: ``--profile quick``: a run of every method that finishes in minutes on 2 CPU cores.
-QUICK_PROFILE = {"seeds": (DEFAULT_SEEDS[0],), "protocols": ("fixed",), "max_epochs": 3, "limit": 512}
+QUICK_PROFILE = {"n_seeds": 1, "protocols": ("fixed",), "max_epochs": 3, "limit": 512}
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class SweepOptions:
         if self.profile != "quick":
             return self
         limit = QUICK_PROFILE["limit"] if self.limit is None else min(self.limit, QUICK_PROFILE["limit"])
-        return replace(self, seeds=self.seeds[:1] if self.seeds != DEFAULT_SEEDS else QUICK_PROFILE["seeds"],
-                       protocols=QUICK_PROFILE["protocols"], limit=limit,
+        return replace(self, seeds=self.seeds[:QUICK_PROFILE["n_seeds"]], protocols=QUICK_PROFILE["protocols"],
+                       limit=limit,
                        max_epochs=min(self.max_epochs, QUICK_PROFILE["max_epochs"]))
 
 

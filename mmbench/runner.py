@@ -8,6 +8,7 @@ so Ctrl-C leaves the store consistent (the interrupted run is marked ``interrupt
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import subprocess
 import time
@@ -16,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 import mmbench
@@ -95,7 +97,7 @@ class Runner:
             record = self._record(prepared, key_hash, started)
             run_dir = Path(record.artifacts_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.json").write_text(_json(prepared.key()))
+            (run_dir / "config.json").write_text(json.dumps(prepared.key(), indent=2, sort_keys=True, default=str))
             record.metrics, record.n_test = train_and_evaluate(prepared, run_dir, self.group)
             record.status = "finished"
         except KeyboardInterrupt:
@@ -120,8 +122,6 @@ class Runner:
     def _record(self, prepared: PreparedRun, key_hash: str, started: str) -> RunRecord:
         plan = prepared.plan
         run_id = f"{key_hash[:12]}-{uuid.uuid4().hex[:6]}"
-        import torch
-
         device = "cuda" if torch.cuda.is_available() and self.options.accelerator in ("auto", "gpu", "cuda") \
             else "cpu"
         return RunRecord(
@@ -140,10 +140,5 @@ class Runner:
             run_id=run_id, config_hash=config_hash(key), dataset=plan.dataset, data_sha256="", method=plan.method,
             protocol=plan.protocol, condition=plan.condition, train_setting=plan.train_setting,
             selection=plan.selection, seed=plan.seed, mask_sha256="", status="failed", started_at=started,
-            synthetic=get_spec(plan.dataset).provenance != "real", package_version=mmbench.__version__, git_commit=self._commit, config=key)
-
-
-def _json(payload: dict) -> str:
-    import json
-
-    return json.dumps(payload, indent=2, sort_keys=True, default=str)
+            synthetic=get_spec(plan.dataset).provenance != "real", package_version=mmbench.__version__,
+            git_commit=self._commit, config=key)
