@@ -1,4 +1,5 @@
 """The runner end to end on small data: resume after a kill, failures recorded, same seed same numbers."""
+import hashlib
 import os
 import signal
 import sqlite3
@@ -157,3 +158,22 @@ def test_test_oracle_selection_is_recorded_as_such(tmp_path):
     runner.run()
     runs = ResultStore(tmp_path).runs()
     assert list(runs["selection"]) == ["test-oracle"] and list(runs["status"]) == ["finished"]
+
+
+@pytest.mark.parametrize("variant, writer, file", [("aligned", "write_mmsa_pickle", "MOSI/Processed/aligned_50.pkl"),
+                                                    ("mult", "write_mult_pickle", "mosi_data.pkl")])
+def test_a_users_feature_pickle_runs_under_the_registered_name(tmp_path, variant, writer, file, capsys):
+    from mmbench.cli import main
+    from mmbench.data import formats
+
+    path = tmp_path / "data" / file
+    path.parent.mkdir(parents=True)
+    getattr(formats, writer)(tiny_bundle(), path)
+    with pytest.warns(UserWarning):  # a tiny file disagrees with MOSI's registry entry, loudly
+        code = main(["run", "--dataset", "mosi", "--data-variant", variant, "--method", "fusion,mean",
+                     "--max-epochs", "1", "--seeds", "1111", "--data-dir", str(tmp_path / "data"),
+                     "--results", str(tmp_path / "runs"), "--no-leaderboard"])
+    assert code == 0
+    runs = ResultStore(tmp_path / "runs").runs()
+    assert set(runs["status"]) == {"finished"} and not runs["synthetic"].any()
+    assert runs["data_sha256"].iloc[0] == hashlib.sha256(path.read_bytes()).hexdigest()
