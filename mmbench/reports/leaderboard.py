@@ -43,9 +43,10 @@ def _condition_order(protocol: str, conditions) -> list[str]:
 
 
 def table_title(rows: pd.DataFrame, dataset: str, protocol: str, train_setting: str, selection: str) -> str:
-    provenance = DATASETS[dataset].provenance if dataset in DATASETS else "real"
-    tag = {"synthetic": " [SYNTHETIC data]", "semi-synthetic": " [SEMI-SYNTHETIC data: real text and labels, "
-           "synthetic features]"}.get(provenance, "")
+    spec = DATASETS.get(dataset)
+    provenance = spec.provenance if spec else "real"
+    tag = {"synthetic": " [SYNTHETIC data]",
+           "semi-synthetic": f" [SEMI-SYNTHETIC data: {spec.description if spec else ''}]"}.get(provenance, "")
     n_test = int(rows["n_test"].max()) if "n_test" in rows and rows["n_test"].notna().any() else "?"
     n_seeds = sorted(set(rows["n_seeds"].astype(int)))
     oracle = " — TEST-ORACLE selection (checkpoint chosen on the test set)" if selection == "test-oracle" else ""
