@@ -177,3 +177,14 @@ def test_a_users_feature_pickle_runs_under_the_registered_name(tmp_path, variant
     runs = ResultStore(tmp_path / "runs").runs()
     assert set(runs["status"]) == {"finished"} and not runs["synthetic"].any()
     assert runs["data_sha256"].iloc[0] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("logger, pattern", [("csv", "metrics.csv"), ("tensorboard", "events.out.tfevents.*")])
+def test_training_curves_go_to_the_chosen_logger_beside_the_run(tmp_path, logger, pattern):
+    runner = runner_on_tiny_data(tmp_path, ["fusion"], seeds=(1111,), max_epochs=2, logger=logger)
+    runner.run()
+    run_dir = Path(ResultStore(tmp_path).runs()["artifacts_dir"].iloc[0])
+    assert list((run_dir / "logs").rglob(pattern))
+    assert (run_dir / "predictions.csv.gz").is_file() and (run_dir / "config.json").is_file()
+    predictions = pd.read_csv(run_dir / "predictions.csv.gz")
+    assert set(predictions["split"]) == {"valid", "test"} and predictions["condition"].nunique() == 7
