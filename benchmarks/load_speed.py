@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child_load(Path(args.child[0]), Path(args.child[1]), args.touch)))
         return 0
 
-    from mmbench.data.formats import write_mmsa_pickle
+    from mmbench.data.writers import write_mmsa_pickle
 
     workdir = Path(tempfile.mkdtemp(prefix="mmbench-load-speed-"))
     try:

@@ -98,7 +98,7 @@ def load_dataset(name: str, *, data_dir: Path | None = None, variant: str | None
 def _load_synthetic(spec: DatasetSpec, cache_dir: Path, size: str) -> DatasetBundle:
     """Generate once, write as an MMSA pickle, and read it back like a user's file."""
     from mmbench.data.cache import load_feature_file_cached
-    from mmbench.data.formats import write_mmsa_pickle
+    from mmbench.data.writers import write_mmsa_pickle
     from mmbench.data.synthetic import generate_bundle
 
     if size not in ("small", "full"):

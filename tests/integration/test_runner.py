@@ -164,11 +164,11 @@ def test_test_oracle_selection_is_recorded_as_such(tmp_path):
                                                     ("mult", "write_mult_pickle", "mosi_data.pkl")])
 def test_a_users_feature_pickle_runs_under_the_registered_name(tmp_path, variant, writer, file, capsys):
     from mmbench.cli import main
-    from mmbench.data import formats
+    from mmbench.data import writers
 
     path = tmp_path / "data" / file
     path.parent.mkdir(parents=True)
-    getattr(formats, writer)(tiny_bundle(), path)
+    getattr(writers, writer)(tiny_bundle(), path)
     with pytest.warns(UserWarning):  # a tiny file disagrees with MOSI's registry entry, loudly
         code = main(["run", "--dataset", "mosi", "--data-variant", variant, "--method", "fusion,mean",
                      "--max-epochs", "1", "--seeds", "1111", "--data-dir", str(tmp_path / "data"),

@@ -13,7 +13,8 @@ import pytest
 import mmbench.data.cache as cache
 from mmbench.constants import MODALITIES, SPLITS
 from mmbench.data.cache import CACHE_VERSION, file_sha256, load_feature_file_cached
-from mmbench.data.formats import DataFormatError, DataFormatWarning, read_feature_file, write_mmsa_pickle
+from mmbench.data.formats import DataFormatError, DataFormatWarning, read_feature_file
+from mmbench.data.writers import write_mmsa_pickle
 from mmbench.data.registry import get_spec
 from mmbench.data.safe_pickle import UnsafePickleError
 from mmbench.data.types import DatasetBundle, SplitData

@@ -18,9 +18,8 @@ from mmbench.data.formats import (
     DataFormatWarning,
     detect_format,
     read_feature_file,
-    write_mmsa_pickle,
-    write_mult_pickle,
 )
+from mmbench.data.writers import write_mmsa_pickle, write_mult_pickle
 from mmbench.data.inspect import describe_bundle, known_copy_status
 from mmbench.data.registry import KnownCopy, get_spec
 from mmbench.data.safe_pickle import UnsafePickleError, safe_load
