@@ -40,6 +40,7 @@ class PreparedRun:
 
     plan: RunPlan
     bundle: DatasetBundle
+    info: DataInfo
     method_class: type
     method_config: dict
     train_mask: MaskSet | None
@@ -77,6 +78,17 @@ def resolved_method_config(plan: RunPlan) -> tuple[type, dict]:
     return method_class, resolve_config(method_class, apply_overrides(config, mine))
 
 
+def check_overrides_apply(plans: list[RunPlan]) -> None:
+    """A ``--set`` that no method of the sweep takes is a typo: refuse it instead of ignoring it."""
+    for override in plans[0].options.overrides if plans else ():
+        key = override.split("=", 1)[0].strip()
+        takers = [p.method for p in plans if key.startswith(f"{p.method}.")
+                  or key.split(".")[0] in constructor_params(get_method_class(p.method))]
+        if not takers:
+            raise ValueError(f"--set {override!r}: no method of this sweep ({', '.join(sorted({p.method for p in plans}))})"
+                             f" has the key {key!r}; see configs/methods/<name>.yaml for the keys")
+
+
 def check_supported(plan: RunPlan) -> None:
     """Refuse a training setting the method cannot be trained under, naming what it supports."""
     supported = getattr(get_method_class(plan.method), "supported_train_settings", ())
@@ -86,7 +98,7 @@ def check_supported(plan: RunPlan) -> None:
             f"({plan.protocol} protocol; it supports: {', '.join(supported)}); pick one with --train-setting")
 
 
-def prepare(plan: RunPlan, bundle: DatasetBundle, masks_dir: Path) -> PreparedRun:
+def prepare(plan: RunPlan, bundle: DatasetBundle, info: DataInfo, masks_dir: Path) -> PreparedRun:
     check_supported(plan)
     method_class, method_config = resolved_method_config(plan)
     if plan.protocol == "frame" and min(bundle.seq_lens().values()) == 1:
@@ -95,7 +107,7 @@ def prepare(plan: RunPlan, bundle: DatasetBundle, masks_dir: Path) -> PreparedRu
             f"(seq lens {bundle.seq_lens()}); use --protocol fixed or random for it")
     train_mask, valid, test = run_masks(masks_dir, plan.dataset, bundle.splits, plan.protocol, plan.condition,
                                         plan.seed, plan.train_setting)
-    return PreparedRun(plan, bundle, method_class, method_config, train_mask, valid, test)
+    return PreparedRun(plan, bundle, info, method_class, method_config, train_mask, valid, test)
 
 
 def configure_determinism(seed: int) -> None:
@@ -128,7 +140,7 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
         prepared.bundle, train_mask=prepared.train_mask, valid_masks=selection_masks,
         test_masks=prepared.test_masks, train_setting=plan.train_setting, batch_size=batch_size, seed=plan.seed,
         selection_split=selection_split)
-    model = prepared.method_class(data=DataInfo.from_bundle(prepared.bundle), **prepared.method_config)
+    model = prepared.method_class(data=prepared.info, **prepared.method_config)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
                                                      monitor=VALID_MONITOR, mode="min", save_top_k=1)
     trainer = L.Trainer(

@@ -25,7 +25,9 @@ from mmbench.config import config_hash
 from mmbench.data.loading import check_available, load_dataset
 from mmbench.data.registry import get_spec
 from mmbench.data.types import DatasetBundle
-from mmbench.execute import PreparedRun, check_supported, limit_bundle, prepare, train_and_evaluate
+from mmbench.data.datamodule import DataInfo
+from mmbench.execute import (PreparedRun, check_overrides_apply, check_supported, limit_bundle, prepare,
+                             train_and_evaluate)
 from mmbench.plan import RunPlan, SweepOptions, expand
 from mmbench.results import ResultStore, RunRecord
 
@@ -61,6 +63,7 @@ class Runner:
         self.masks_dir = Path(self.options.results_dir) / "masks"
         self.group = f"sweep-{dt.datetime.now():%Y%m%d-%H%M%S}"
         self._bundles: dict[str, DatasetBundle] = {}
+        self._infos: dict[str, DataInfo] = {}
         self._commit = git_commit()
 
     def bundle(self, dataset: str) -> DatasetBundle:
@@ -70,12 +73,19 @@ class Runner:
             self._bundles[dataset] = limit_bundle(loaded, self.options.limit)
         return self._bundles[dataset]
 
+    def data_info(self, dataset: str) -> DataInfo:
+        """Computed once per dataset: its training statistics take a pass over the training split."""
+        if dataset not in self._infos:
+            self._infos[dataset] = DataInfo.from_bundle(self.bundle(dataset))
+        return self._infos[dataset]
+
     def run(self) -> SweepSummary:
         # Fail before any training when a dataset's files are absent.
         for dataset in self.options.datasets:
             check_available(dataset, data_dir=self.options.data_dir, variant=self.options.data_variant)
         plans = expand(self.options)
-        for plan in plans:  # impossible combinations stop the sweep before any training
+        check_overrides_apply(plans)  # a typo or an impossible combination stops the sweep before training
+        for plan in plans:
             check_supported(plan)
         summary = SweepSummary()
         with tqdm(plans, desc="mmbench sweep", unit="run", disable=None) as progress:
@@ -90,7 +100,7 @@ class Runner:
         started, clock = _now(), time.monotonic()
         record = None
         try:
-            prepared = prepare(plan, self.bundle(plan.dataset), self.masks_dir)
+            prepared = prepare(plan, self.bundle(plan.dataset), self.data_info(plan.dataset), self.masks_dir)
             key_hash = config_hash(prepared.key())
             if self.store.is_finished(key_hash):
                 return "skipped"

@@ -139,7 +139,6 @@ class MissingModalityDataModule(L.LightningDataModule):
                  selection_split: str = "valid"):
         super().__init__()
         self.bundle = bundle
-        self.info = DataInfo.from_bundle(bundle)
         self.train_set = MaskedSplit(bundle.splits["train"], train_mask, with_targets=train_setting == "same")
         self.valid_sets = {c: MaskedSplit(bundle.splits[selection_split], m) for c, m in valid_masks.items()}
         self.test_sets = {c: MaskedSplit(bundle.splits["test"], m) for c, m in test_masks.items()}

@@ -87,3 +87,10 @@ def test_masks_make_then_inspect(tmp_path, capsys):
     assert len(files) == 1 and "achieved rate 0.3" in made
     assert main(["masks", "inspect", str(files[0])]) == 0
     assert "random 0.3 seed 1111" in capsys.readouterr().out
+
+
+def test_an_override_no_method_takes_is_refused_before_training(tmp_path, capsys):
+    code = main(["run", "--dataset", "mosi-synth", "--method", "fusion,mean", "--set", "hiden_dim=3",
+                 "--data-dir", str(tmp_path), "--results", str(tmp_path / "runs")])
+    assert code == 1
+    assert "no method of this sweep (fusion, mean) has the key 'hiden_dim'" in capsys.readouterr().err
