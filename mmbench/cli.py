@@ -77,24 +77,32 @@ def _parser() -> argparse.ArgumentParser:
 
     data = command("data", "inspect or fetch datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
-    inspect = data_sub.add_parser("inspect", help="splits, sizes, dims, label statistics, data sha256")
+    raw = argparse.RawDescriptionHelpFormatter
+    inspect = data_sub.add_parser("inspect", help="splits, sizes, dims, label statistics, data sha256",
+                                  formatter_class=raw, epilog="examples:\n  mmbench data inspect mosi-synth\n"
+                                  "  mmbench data inspect ~/data/MOSI/Processed/aligned_50.pkl")
     inspect.add_argument("target", help="a registered dataset name or a feature file path")
     _data_args(inspect)
-    fetch = data_sub.add_parser("fetch", help="download (or import with --from) a real dataset's source files")
+    fetch = data_sub.add_parser("fetch", help="download (or import with --from) a real dataset's source files",
+                                formatter_class=raw, epilog="examples:\n  mmbench data fetch mosi-bclstm\n"
+                                "  mmbench data fetch mosi-text --from ../shared/data")
     fetch.add_argument("name")
     fetch.add_argument("--from", dest="from_dir", type=Path, help="a local folder in the layout of shared/data")
     fetch.add_argument("--data-dir", type=Path, help="cache root (default MMBENCH_DATA or ~/.cache/mmbench)")
 
     masks = command("masks", "generate or inspect saved mask files")
     masks_sub = masks.add_subparsers(dest="masks_command", required=True)
-    make = masks_sub.add_parser("make", help="build and save the masks of one (dataset, protocol, condition, seed)")
+    make = masks_sub.add_parser("make", help="build and save the masks of one (dataset, protocol, condition, seed)",
+                                formatter_class=raw, epilog="example:\n  mmbench masks make --dataset mosi-synth "
+                                "--protocol random --condition 0.3 --seed 1111 --out runs/masks")
     make.add_argument("--dataset", required=True)
     make.add_argument("--protocol", choices=PROTOCOLS, required=True)
     make.add_argument("--condition", required=True, help="a pattern id (fixed) or a rate like 0.3")
     make.add_argument("--seed", type=int, default=1111)
     make.add_argument("--out", type=Path, default=Path("runs") / "masks")
     _data_args(make)
-    show = masks_sub.add_parser("inspect", help="summarise mask files")
+    show = masks_sub.add_parser("inspect", help="summarise mask files", formatter_class=raw,
+                                epilog="example:\n  mmbench masks inspect runs/masks/mosi-synth/*.npz")
     show.add_argument("files", nargs="+", type=Path)
     return parser
 

@@ -94,3 +94,13 @@ def test_an_override_no_method_takes_is_refused_before_training(tmp_path, capsys
                  "--data-dir", str(tmp_path), "--results", str(tmp_path / "runs")])
     assert code == 1
     assert "no method of this sweep (fusion, mean) has the key 'hiden_dim'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run"], ["leaderboard"], ["export"], ["methods"], ["data", "inspect"],
+                                     ["data", "fetch"], ["masks", "make"], ["masks", "inspect"]])
+def test_every_subcommand_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "example" in out and "mmbench " + command[0] in out.split("example", 1)[1]
