@@ -98,13 +98,18 @@ def check_supported(plan: RunPlan) -> None:
             f"({plan.protocol} protocol; it supports: {', '.join(supported)}); pick one with --train-setting")
 
 
-def prepare(plan: RunPlan, bundle: DatasetBundle, info: DataInfo, masks_dir: Path) -> PreparedRun:
-    check_supported(plan)
-    method_class, method_config = resolved_method_config(plan)
-    if plan.protocol == "frame" and min(bundle.seq_lens().values()) == 1:
+def check_protocol_applies(protocol: str, bundle: DatasetBundle) -> None:
+    """``frame`` drops time steps: it has nothing to drop in a dataset with one-step modalities."""
+    if protocol == "frame" and min(bundle.seq_lens().values()) == 1:
         raise UnsupportedSettingError(
             f"the frame protocol drops time steps, but {bundle.name!r} has one-step modalities "
             f"(seq lens {bundle.seq_lens()}); use --protocol fixed or random for it")
+
+
+def prepare(plan: RunPlan, bundle: DatasetBundle, info: DataInfo, masks_dir: Path) -> PreparedRun:
+    check_supported(plan)
+    check_protocol_applies(plan.protocol, bundle)
+    method_class, method_config = resolved_method_config(plan)
     train_mask, valid, test = run_masks(masks_dir, plan.dataset, bundle.splits, plan.protocol, plan.condition,
                                         plan.seed, plan.train_setting)
     return PreparedRun(plan, bundle, info, method_class, method_config, train_mask, valid, test)

@@ -26,8 +26,8 @@ from mmbench.data.loading import check_available, load_dataset
 from mmbench.data.registry import get_spec
 from mmbench.data.types import DatasetBundle
 from mmbench.data.datamodule import DataInfo
-from mmbench.execute import (PreparedRun, check_overrides_apply, check_supported, limit_bundle, prepare,
-                             train_and_evaluate)
+from mmbench.execute import (PreparedRun, check_overrides_apply, check_protocol_applies, check_supported,
+                             limit_bundle, prepare, train_and_evaluate)
 from mmbench.plan import RunPlan, SweepOptions, expand
 from mmbench.results import ResultStore, RunRecord
 
@@ -87,6 +87,9 @@ class Runner:
         check_overrides_apply(plans)  # a typo or an impossible combination stops the sweep before training
         for plan in plans:
             check_supported(plan)
+        for dataset in self.options.datasets:
+            for protocol in self.options.protocols:
+                check_protocol_applies(protocol, self.bundle(dataset))
         summary = SweepSummary()
         with tqdm(plans, desc="mmbench sweep", unit="run", disable=None) as progress:
             for plan in progress:

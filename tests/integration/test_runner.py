@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -188,3 +189,19 @@ def test_training_curves_go_to_the_chosen_logger_beside_the_run(tmp_path, logger
     assert (run_dir / "predictions.csv.gz").is_file() and (run_dir / "config.json").is_file()
     predictions = pd.read_csv(run_dir / "predictions.csv.gz")
     assert set(predictions["split"]) == {"valid", "test"} and predictions["condition"].nunique() == 7
+
+
+def test_frame_protocol_on_one_step_data_is_refused_before_training(tmp_path):
+    from mmbench.execute import UnsupportedSettingError
+    from mmbench.data.types import DatasetBundle
+
+    runner = runner_on_tiny_data(tmp_path, ["mean"], seeds=(1111,), protocols=("fixed", "frame"), rates=("0.3",))
+    bundle = runner._bundles["mosi-synth"]
+    one_step = {name: split.subset(np.arange(len(split))) for name, split in bundle.splits.items()}
+    for split in one_step.values():
+        split.features = {m: f[:, :1] for m, f in split.features.items()}
+        split.lengths = {m: np.ones_like(v) for m, v in split.lengths.items()}
+    runner._bundles["mosi-synth"] = DatasetBundle("mosi-synth", one_step, "synthetic", "0" * 64, "", (-3.0, 3.0))
+    with pytest.raises(UnsupportedSettingError, match="one-step modalities"):
+        runner.run()
+    assert ResultStore(tmp_path).runs().empty
