@@ -21,6 +21,7 @@ from mmbench.config import apply_overrides, constructor_params, load_method_conf
 from mmbench.constants import VALID_MONITOR
 from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule
 from mmbench.data.types import DatasetBundle, SplitData
+from mmbench.layers import masked_mean
 from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import regression_metrics
 from mmbench.metrics.reconstruction import reconstruction_metrics
@@ -171,6 +172,7 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
     """Metrics and per-sample predictions of the selected model, on valid and test, per condition."""
     rows: list[MetricRow] = []
     predictions: list[dict] = []
+    train_means = TrainingMeans(prepared.bundle.splits["train"])  # one pass per run, not per condition
     for split, masks in (("valid", prepared.valid_masks), ("test", prepared.test_masks)):
         for condition, mask in masks.items():
             loader = datamodule.loader_for(MaskedSplit(prepared.bundle.splits[split], mask))
@@ -181,16 +183,33 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
             values = regression_metrics(preds, labels, prepared.plan.dataset)
             values.update(model.extra_metrics(outputs))
             if "recovered" in outputs[0]:
-                values.update(fidelity(outputs, ids, prepared.bundle.splits[split], prepared.bundle.splits["train"],
-                                       mask))
-            rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask.sha256())
+                values.update(fidelity(outputs, ids, prepared.bundle.splits[split], train_means, mask))
+            mask_sha256 = mask.sha256()
+            rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask_sha256)
                      for name, value in values.items()]
             predictions += [{"split": split, "condition": condition, "id": i, "label": y, "pred": p}
                             for i, y, p in zip(ids, labels.tolist(), preds.tolist())]
     return rows, predictions
 
 
-def fidelity(outputs: list[dict], ids: list[str], split: SplitData, train: SplitData,
+class TrainingMeans:
+    """The training split's mean features (the mean-imputation reference), computed once per level."""
+
+    def __init__(self, train: SplitData):
+        self.train = train
+        self._means: dict[tuple[str, bool], torch.Tensor] = {}
+
+    def get(self, modality: str, utterance_level: bool) -> torch.Tensor:
+        """(D,) mean of per-sample time averages, or (T, D) per-step mean."""
+        key = (modality, utterance_level)
+        if key not in self._means:
+            features = torch.from_numpy(np.asarray(self.train.features[modality], dtype=np.float32))
+            self._means[key] = (_time_average(features, self.train.lengths[modality]).mean(0) if utterance_level
+                                else features.mean(0))
+        return self._means[key]
+
+
+def fidelity(outputs: list[dict], ids: list[str], split: SplitData, train_means: TrainingMeans,
              mask: MaskSet) -> dict[str, float]:
     """Reconstruction fidelity of what a method recovered, scored here against the true features.
 
@@ -204,13 +223,12 @@ def fidelity(outputs: list[dict], ids: list[str], split: SplitData, train: Split
     for modality in outputs[0]["recovered"]:
         estimate = torch.cat([o["recovered"][modality].detach().float().cpu() for o in outputs])
         full = torch.from_numpy(np.asarray(rows.features[modality], dtype=np.float32))
-        train_full = np.asarray(train.features[modality], dtype=np.float32)
-        if estimate.dim() == 2:  # utterance level: compare with the mean over valid steps
+        utterance_level = estimate.dim() == 2
+        if utterance_level:  # compare with the mean over valid steps
             full = _time_average(full, rows.lengths[modality])
-            means[modality] = _time_average(torch.from_numpy(train_full), train.lengths[modality]).mean(0)
         else:
             lengths[modality] = torch.from_numpy(np.asarray(rows.lengths[modality]))
-            means[modality] = torch.from_numpy(train_full.mean(0))
+        means[modality] = train_means.get(modality, utterance_level)
         recovered[modality], truth[modality] = estimate, full
     return reconstruction_metrics(recovered, truth, missing, means, lengths=lengths)
 
@@ -221,8 +239,9 @@ def _positions(split: SplitData, ids: list[str]) -> list[int]:
 
 
 def _time_average(features: torch.Tensor, lengths) -> torch.Tensor:
+    """(N, T, D) -> (N, D): the mean over each sample's valid steps."""
     steps = torch.arange(features.shape[1]).unsqueeze(0) < torch.as_tensor(np.asarray(lengths)).unsqueeze(1)
-    return (features * steps.unsqueeze(-1)).sum(1) / steps.sum(1, keepdim=True).clamp_min(1)
+    return masked_mean(features, steps)
 
 
 def limit_bundle(bundle: DatasetBundle, limit: float | None) -> DatasetBundle:

@@ -145,14 +145,6 @@ class MissingModalityDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.seed = seed
 
-    @property
-    def valid_conditions(self) -> list[str]:
-        return list(self.valid_sets)
-
-    @property
-    def test_conditions(self) -> list[str]:
-        return list(self.test_sets)
-
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=generator,
