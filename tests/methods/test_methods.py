@@ -6,7 +6,24 @@ from mmbench.config import load_method_config, resolve_config
 from mmbench.registry import get_method_class, method_names
 from tests.helpers import make_batch, tiny_bundle, tiny_info
 
-METHODS = method_names(include_runtime=False)  # the shipped methods, not test doubles
+SHIPPED = method_names(include_runtime=False)  # the shipped methods, not test doubles
+
+
+def _importable(name: str) -> bool:
+    try:
+        get_method_class(name)
+    except Exception:  # noqa: BLE001 - reported by test_every_shipped_method_imports
+        return False
+    return True
+
+
+# A method whose module fails to import fails the test below, not the collection of every other one.
+METHODS = [name for name in SHIPPED if _importable(name)]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_method_imports(name):
+    assert get_method_class(name).__name__
 
 
 def build(name: str, bundle):

@@ -1,0 +1,63 @@
+"""A method's own preliminary stage (a teacher, a pretrained backbone) fitted inside its ``fit``.
+
+Several methods need a model trained before the main one (MMIN's full-modality teacher, IMDer's
+MR = 0 backbone, CorrKD's teacher). The original code ships such models as files; here the stage
+is part of the method's fit and reads the **training loader only**, so it cannot see validation
+or test data. It runs as a nested Lightning fit of a tiny module wrapping the stage's loss, with
+no validation, checkpointing or logging of its own.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Iterable
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+
+class _Stage(L.LightningModule):
+    def __init__(self, module: nn.Module, loss_fn: Callable[[dict], Tensor], lr: float, weight_decay: float):
+        super().__init__()
+        self.module = module
+        self.loss_fn = loss_fn
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        loss = self.loss_fn(batch)
+        self.log("stage_loss", loss.detach(), prog_bar=True, on_step=False, on_epoch=True,
+                 batch_size=len(batch["label"]))
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+def fit_stage(module: nn.Module, loss_fn: Callable[[dict], Tensor], train_loader: Iterable[dict], *,
+              epochs: int, lr: float, weight_decay: float = 0.0, gradient_clip: float | None = None,
+              accelerator: str = "auto") -> nn.Module:
+    """Train ``module`` on ``train_loader`` for ``epochs`` epochs with ``loss_fn(batch)``; return it frozen.
+
+    ``loss_fn`` must only use parameters of ``module`` (the only ones optimised). The module is
+    left in eval mode with ``requires_grad`` off: a teacher the main stage reads, never updates.
+    """
+    if epochs > 0:
+        trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,
+                            enable_checkpointing=False, enable_model_summary=False,
+                            enable_progress_bar=sys.stderr.isatty(), num_sanity_val_steps=0,
+                            limit_val_batches=0, gradient_clip_val=gradient_clip, deterministic="warn")
+        module.train()
+        trainer.fit(_Stage(module, loss_fn, lr, weight_decay), train_dataloaders=train_loader)
+    module.eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
+def outer_accelerator(method: L.LightningModule) -> str:
+    """The accelerator the method's own trainer runs on, for a nested stage to match."""
+    trainer = getattr(method, "_trainer", None)
+    if trainer is None:
+        return "cpu"
+    return "gpu" if trainer.strategy.root_device.type == "cuda" else "cpu"
