@@ -52,3 +52,30 @@ def make_batch(split: SplitData, available: torch.Tensor | None = None, *, with_
     if with_targets and mask is None:
         dataset.with_targets = True
     return dataset.__getitems__(list(range(len(split))))
+
+
+def tiny_datamodule(bundle: DatasetBundle, train_setting: str = "complete", batch_size: int = 16):
+    """A DataModule over ``bundle`` with the 7 fixed validation/test patterns, as a real run builds it."""
+    from mmbench.constants import PATTERNS
+    from mmbench.data.datamodule import MissingModalityDataModule
+    from mmbench.missing import make_mask_set
+
+    def masks(split: str) -> dict:
+        return {p: make_mask_set("mosi-synth", split, bundle.splits[split].ids, None, None, "fixed", p, 0)
+                for p in PATTERNS}
+
+    train_mask = None
+    if train_setting != "complete":
+        train_mask = make_mask_set("mosi-synth", "train", bundle.splits["train"].ids, None, None, "random", "0.5", 0)
+    return MissingModalityDataModule(bundle, train_mask=train_mask, valid_masks=masks("valid"),
+                                     test_masks=masks("test"), train_setting=train_setting, batch_size=batch_size)
+
+
+def fit_tiny(model, datamodule, epochs: int = 1):
+    """A real Lightning fit (validation included), quiet, on the CPU."""
+    import lightning as L
+
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=datamodule)
+    return trainer

@@ -1,0 +1,1 @@
+"""Reimplemented missing-modality baselines, each one module registered by name (see pyproject.toml)."""

@@ -1,0 +1,19 @@
+"""``cra``: the cascaded residual autoencoder (Tran et al., CVPR 2017, as used inside MMIN).
+
+Several residual autoencoder blocks, each refining the previous block's reconstruction of the
+complete joint embedding (MMIN's ``ResidualAE``: 5 blocks, 256-128-64), a regressor on the
+concatenated latents; without MMIN's cycle-consistency and teacher terms: the target is the
+complete sample's embedding from the same (gradient-stopped) encoders. Adaptations are listed in
+:mod:`baselines.imagination`.
+"""
+from baselines.imagination import EmbeddingImagination
+
+
+class CRA(EmbeddingImagination):
+    """Cascaded residual autoencoder imagination (see module docstring)."""
+
+    def __init__(self, data, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
+                 n_blocks: int = 5, reconstruction_weight: float = 1.0, dropout: float = 0.1,
+                 lr: float = 1e-3, weight_decay: float = 1e-5, lr_patience: int = 10, batch_size: int = 32):
+        super().__init__(data, hidden_dim, ae_layers, n_blocks, reconstruction_weight, dropout, lr,
+                         weight_decay, lr_patience, batch_size)

@@ -1,0 +1,187 @@
+"""Shared parts of the embedding-imagination baselines ``ae``, ``cra`` and ``mmin`` (MMIN family).
+
+Zhao, Li & Jin, "Missing Modality Imagination Network for Emotion Recognition with Uncertain
+Missing Modalities", ACL 2021 (code: AIM3-RUC/MMIN). All three encode each modality to an
+utterance-level embedding, concatenate them (missing ones are zero), and let an autoencoder
+"imagine" the embedding of the complete sample; a regressor reads the autoencoder's latents.
+
+Adaptations shared by the three (also stated in each method's docstring):
+- Encoders: MMIN uses LSTMs (audio, vision) and a TextCNN (language) on IEMOCAP features; here every
+  modality uses the suite's masked temporal encoder (projection, temporal convolution, masked mean),
+  which also handles the one-step features of ``mosi-bclstm``.
+- Head: MMIN classifies 4 emotions with cross-entropy; here a regression head with L1 loss (MMSA).
+- Training patterns: MMIN trains only on the 6 incomplete conditions. The benchmark also tests the
+  complete pattern, so under the ``complete`` setting each training sample draws one of the 7
+  patterns uniformly; under ``same`` the benchmark's masks are used as given.
+- Reconstruction fidelity: the imagined embedding is decoded to utterance-level input features of
+  each missing modality by a linear head trained (on detached embeddings, so it does not steer the
+  model) against the time-averaged true training features. It exists only for the benchmark's
+  ``rec_mse_*`` / ``rec_cos_*`` metrics.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from mmbench.augment import complete_view, drop_modalities, random_patterns
+from mmbench.constants import MODALITIES, PATTERNS
+from mmbench.data.datamodule import DataInfo
+from mmbench.layers import FeatureStandardizer, TemporalEncoder, masked_mean, modality_inputs
+from mmbench.method import MMBenchMethod
+
+
+class UtteranceEncoders(nn.Module):
+    """One masked temporal encoder per modality: batch -> (B, 3 * hidden), missing modalities zero."""
+
+    def __init__(self, data: DataInfo, hidden_dim: int, dropout: float):
+        super().__init__()
+        self.hidden_dim = hidden_dim
+        self.standardizers = nn.ModuleList(FeatureStandardizer(*data.feature_stats[m]) for m in MODALITIES)
+        self.encoders = nn.ModuleList(TemporalEncoder(data.dims[m], hidden_dim, dropout) for m in MODALITIES)
+
+    def forward(self, batch: dict) -> Tensor:
+        parts = []
+        inputs = zip(self.standardizers, self.encoders, modality_inputs(batch))
+        for position, (standardize, encoder, (features, step_mask)) in enumerate(inputs):
+            step_mask = step_mask & batch["available"][:, position].unsqueeze(1)
+            embedding = encoder(standardize(features, step_mask), step_mask)
+            parts.append(embedding * batch["available"][:, position].unsqueeze(1).to(embedding.dtype))
+        return torch.cat(parts, dim=1)
+
+    def slot_mask(self, available: Tensor) -> Tensor:
+        """(B, 3) flags -> (B, 3 * hidden) mask of each modality's slice of the joint embedding."""
+        return available.repeat_interleave(self.hidden_dim, dim=1)
+
+
+def mlp(sizes: list[int], activation: type[nn.Module], last_activation: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2 or last_activation:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+class ResidualAutoencoder(nn.Module):
+    """MMIN's cascaded residual autoencoder; with one block it is the plain AE.
+
+    Block i reads ``x_in = x_in + x_out`` (the input plus the previous block's reconstruction),
+    encodes it to a latent (Linear-LeakyReLU, last layer linear) and decodes (Linear-ReLU, last
+    linear). The output is ``transition(x_in + x_out)``; the latents of every block are returned
+    for the regressor.
+    """
+
+    def __init__(self, input_dim: int, layers: tuple[int, ...] = (256, 128, 64), n_blocks: int = 5):
+        super().__init__()
+        sizes = [input_dim, *layers]
+        self.encoders = nn.ModuleList(mlp(sizes, nn.LeakyReLU, last_activation=False) for _ in range(n_blocks))
+        self.decoders = nn.ModuleList(mlp(sizes[::-1], nn.ReLU, last_activation=False) for _ in range(n_blocks))
+        self.transition = nn.Sequential(nn.Linear(input_dim, input_dim), nn.ReLU(), nn.Linear(input_dim, input_dim))
+        self.latent_dim = layers[-1] * n_blocks
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x_in, x_out = x, torch.zeros_like(x)
+        latents = []
+        for encoder, decoder in zip(self.encoders, self.decoders):
+            x_in = x_in + x_out
+            latent = encoder(x_in)
+            x_out = decoder(latent)
+            latents.append(latent)
+        return self.transition(x_in + x_out), torch.cat(latents, dim=1)
+
+
+class FeatureDecoders(nn.Module):
+    """Imagined joint embedding -> utterance-level input features of each modality (for fidelity)."""
+
+    def __init__(self, data: DataInfo, embedding_dim: int):
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(embedding_dim, data.dims[m]) for m in MODALITIES)
+        for m in MODALITIES:  # the training statistics map standardised outputs back to input space
+            mean, std = data.feature_stats[m]
+            self.register_buffer(f"mean_{m}", torch.as_tensor(mean, dtype=torch.float32).reshape(-1))
+            self.register_buffer(f"std_{m}", torch.as_tensor(std, dtype=torch.float32).reshape(-1))
+
+    def forward(self, embedding: Tensor) -> dict[str, Tensor]:
+        """Input-space (un-standardised) utterance-level features per modality."""
+        return {m: getattr(self, f"mean_{m}") + getattr(self, f"std_{m}") * head(embedding)
+                for m, head in zip(MODALITIES, self.heads)}
+
+    def loss(self, embedding: Tensor, complete: dict, missing: Tensor) -> Tensor:
+        """MSE in standardised units against the time-averaged truth, where a modality is missing."""
+        decoded = self.forward(embedding.detach())
+        terms = []
+        for position, (m, (features, step_mask)) in enumerate(zip(MODALITIES, modality_inputs(complete))):
+            rows = missing[:, position]
+            if rows.any():
+                target = masked_mean(features, step_mask)
+                std = getattr(self, f"std_{m}")
+                terms.append((((decoded[m] - target) / std)[rows] ** 2).mean())
+        return torch.stack(terms).mean() if terms else embedding.sum() * 0
+
+
+def training_views(batch: dict, generator: torch.Generator | None = None) -> tuple[dict, dict]:
+    """(incomplete input, complete target) of a training batch.
+
+    Complete batches (``complete`` setting) get one of the 7 patterns per sample; masked batches
+    (``same``) keep the benchmark's mask and take the truth from their ``full_<field>`` targets.
+    """
+    complete = complete_view(batch)
+    if bool(batch["available"].all()) and "full_text" not in batch:
+        available = random_patterns(len(batch["label"]), PATTERNS, generator, batch["available"].device)
+        return drop_modalities(batch, available), complete
+    return batch, complete
+
+
+class EmbeddingImagination(MMBenchMethod):
+    """Encoders -> residual autoencoder over the joint embedding -> regressor on the latents.
+
+    The reconstruction target is the joint embedding of the complete sample from the same encoders,
+    with gradients stopped (so the encoders are not pulled towards a trivial embedding).
+    ``ae`` is this with one block, ``cra`` with a cascade; ``mmin`` changes the target.
+    """
+
+    supported_train_settings = ("complete", "same")
+    quick_profile: dict = {}
+
+    def __init__(self, data: DataInfo, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
+                 n_blocks: int = 1, reconstruction_weight: float = 1.0, dropout: float = 0.1,
+                 lr: float = 1e-3, weight_decay: float = 1e-5, lr_patience: int = 10, batch_size: int = 32):
+        super().__init__(data)
+        self.save_hyperparameters(ignore=["data"])
+        self.encoders = UtteranceEncoders(data, hidden_dim, dropout)
+        joint = hidden_dim * len(MODALITIES)
+        self.autoencoder = ResidualAutoencoder(joint, tuple(ae_layers), n_blocks)
+        self.regressor = nn.Sequential(nn.Linear(self.autoencoder.latent_dim, hidden_dim), nn.ReLU(),
+                                       nn.Dropout(dropout), nn.Linear(hidden_dim, 1))
+        nn.init.constant_(self.regressor[-1].bias, data.train_label_mean)
+        self.feature_decoders = FeatureDecoders(data, joint)
+
+    def imagine(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
+        """(incomplete joint embedding, imagined joint embedding, latents)."""
+        embedding = self.encoders(batch)
+        imagined, latents = self.autoencoder(embedding)
+        return embedding, imagined, latents
+
+    def forward(self, batch: dict) -> Tensor:
+        return self.regressor(self.imagine(batch)[2]).squeeze(-1)
+
+    def reconstruction_target(self, complete: dict, available: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.encoders(complete)
+
+    def training_loss(self, batch: dict) -> dict[str, Tensor]:
+        incomplete, complete = training_views(batch)
+        embedding, imagined, latents = self.imagine(incomplete)
+        task = nn.functional.l1_loss(self.regressor(latents).squeeze(-1), incomplete["label"])
+        target = self.reconstruction_target(complete, incomplete["available"])
+        reconstruction = nn.functional.mse_loss(imagined, target)
+        decoder = self.feature_decoders.loss(imagined, complete, ~incomplete["available"])
+        loss = task + self.hparams.reconstruction_weight * reconstruction + decoder
+        return {"loss": loss, "task": task, "reconstruction": reconstruction, "feature_decoder": decoder}
+
+    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        _, imagined, latents = self.imagine(batch)
+        out = {"id": batch["id"], "label": batch["label"].cpu(),
+               "pred": self.regressor(latents).squeeze(-1).detach().float().cpu()}
+        out["recovered"] = {m: v.detach().float().cpu() for m, v in self.feature_decoders(imagined).items()}
+        return out
