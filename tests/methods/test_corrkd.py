@@ -1,0 +1,76 @@
+"""CorrKD: the teacher's data, each distillation term on a case with a known answer, MRM never restores."""
+import torch
+
+from baselines.corrkd import (CorrKD, JensenShannonMI, category_prototype_distillation, decoupled_responses,
+                              sample_contrastive_distillation, sentiment_classes)
+from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
+
+SMALL = {"dim": 8, "heads": 2, "layers": 1}
+
+
+def test_teacher_sees_training_samples_only_and_only_the_student_predicts():
+    bundle = tiny_bundle()
+    model = CorrKD(tiny_info(bundle), teacher_epochs=2, **SMALL)
+    seen: list[str] = []
+    original = model.teacher_loss
+    model.teacher_loss = lambda batch: (seen.extend(batch["id"]), original(batch))[1]
+    fit_tiny(model, tiny_datamodule(bundle), epochs=1)
+    assert len(seen) == 2 * len(bundle.splits["train"])
+    assert set(seen) == set(bundle.splits["train"].ids.tolist())
+    model.eval()
+    batch = make_batch(bundle.splits["test"])
+    with torch.no_grad():
+        assert torch.equal(model(batch), model.student(batch)[1])
+        for p in model.teacher.parameters():
+            p.add_(1.0)  # a different teacher changes nothing at prediction time
+        assert torch.equal(model(batch), model.student(batch)[1])
+
+
+def test_scd_is_zero_for_identical_pairs_farther_apart_than_the_margin_and_positive_otherwise():
+    teacher = torch.eye(4) * 5  # unit vectors after normalisation: pairwise distance sqrt(2) > 1
+    assert sample_contrastive_distillation(teacher.clone(), teacher, margin=1.0).item() == 0.0
+    assert sample_contrastive_distillation(teacher.roll(1, 0), teacher, margin=1.0) > 0
+    assert sample_contrastive_distillation(teacher.clone(), teacher, margin=2.0) > 0  # negatives too close
+
+
+def test_cpd_is_zero_for_identical_representations_and_ignores_absent_classes():
+    h = torch.randn(6, 5)
+    classes = torch.tensor([0, 0, 3, 3, 6, 6])
+    assert category_prototype_distillation(h, h.clone(), classes).item() < 1e-12
+    assert category_prototype_distillation(torch.randn(6, 5), h, classes) > 0
+
+
+def test_decoupled_responses_and_the_mi_estimator_separate_dependent_from_independent_pairs():
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
+    binary, others = decoupled_responses(logits, torch.tensor([0, 2]))
+    assert torch.allclose(binary.sum(1), torch.ones(2)) and others.shape == (2, 2)
+    assert torch.allclose(others, torch.full((2, 2), 0.5))
+    torch.manual_seed(0)
+    estimator = JensenShannonMI(2)
+    optimizer = torch.optim.Adam(estimator.parameters(), lr=1e-2)
+    a = torch.randn(256, 2)
+    for _ in range(200):
+        optimizer.zero_grad()
+        (-estimator(a, a)).backward()
+        optimizer.step()
+    with torch.no_grad():
+        dependent, independent = estimator(a, a), estimator(a, torch.randn(256, 2))
+    assert dependent > independent + 0.3
+
+
+def test_sentiment_classes_are_the_rounded_clipped_scores_on_mosi():
+    labels = torch.tensor([-3.4, -2.6, -0.4, 0.0, 0.6, 2.5, 3.0])
+    assert sentiment_classes(labels, (-3.0, 3.0), 7).tolist() == [0, 0, 3, 3, 4, 6, 6]
+
+
+def test_modality_random_missing_only_removes():
+    bundle = tiny_bundle()
+    model = CorrKD(tiny_info(bundle), **SMALL)
+    batch = make_batch(bundle.splits["train"])
+    torch.manual_seed(0)
+    dropped = model.modality_random_missing(batch)
+    assert not dropped["available"].all() and dropped["available"].any(1).all()
+    for field in ("text", "vision", "audio"):
+        assert not (dropped[f"{field}_mask"] & ~batch[f"{field}_mask"]).any()
+        kept = dropped[f"{field}_mask"].unsqueeze(-1)
+        assert torch.equal(dropped[field], batch[field] * kept)
