@@ -1,4 +1,5 @@
 """CorrKD: the teacher's data, each distillation term on a case with a known answer, MRM never restores."""
+import pytest
 import torch
 
 from baselines.corrkd import (CorrKD, JensenShannonMI, category_prototype_distillation, decoupled_responses,
@@ -8,13 +9,15 @@ from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, ti
 SMALL = {"dim": 8, "heads": 2, "layers": 1}
 
 
-def test_teacher_sees_training_samples_only_and_only_the_student_predicts():
+@pytest.mark.parametrize("train_setting", ["complete", "same"])
+def test_teacher_sees_training_samples_only_and_only_the_student_predicts(train_setting):
     bundle = tiny_bundle()
     model = CorrKD(tiny_info(bundle), teacher_epochs=2, **SMALL)
     seen: list[str] = []
     original = model.teacher_loss
     model.teacher_loss = lambda batch: (seen.extend(batch["id"]), original(batch))[1]
-    fit_tiny(model, tiny_datamodule(bundle), epochs=1)
+    fit_tiny(model, tiny_datamodule(bundle, train_setting), epochs=1)
+    assert not any(p.requires_grad for p in model.teacher.parameters())  # frozen after its stage
     assert len(seen) == 2 * len(bundle.splits["train"])
     assert set(seen) == set(bundle.splits["train"].ids.tolist())
     model.eval()
@@ -61,6 +64,32 @@ def test_decoupled_responses_and_the_mi_estimator_separate_dependent_from_indepe
 def test_sentiment_classes_are_the_rounded_clipped_scores_on_mosi():
     labels = torch.tensor([-3.4, -2.6, -0.4, 0.0, 0.6, 2.5, 3.0])
     assert sentiment_classes(labels, (-3.0, 3.0), 7).tolist() == [0, 0, 3, 3, 4, 6, 6]
+
+
+def _record_inputs(network, store: list) -> None:
+    original = network.forward
+    network.forward = lambda batch: (store.append(batch), original(batch))[1]
+
+
+def test_under_same_the_teacher_reads_the_full_features_and_the_student_the_masked_batch():
+    bundle = tiny_bundle()
+    model = CorrKD(tiny_info(bundle), **SMALL)
+    split = bundle.splits["train"]
+    available = torch.ones(len(split), 3, dtype=torch.bool)
+    available[::2, 1] = False  # vision removed from every other sample
+    available[1::2, 0] = False  # language from the others
+    batch = make_batch(split, available, with_targets=True)
+    teacher_inputs, student_inputs = [], []
+    _record_inputs(model.teacher, teacher_inputs)
+    _record_inputs(model.student, student_inputs)
+    model.training_loss(batch)
+    (teacher_batch,), (student_batch,) = teacher_inputs, student_inputs
+    assert teacher_batch["available"].all()
+    for field in ("text", "vision", "audio"):
+        assert torch.equal(teacher_batch[field], batch[f"full_{field}"])
+        assert torch.equal(student_batch[field], batch[field])  # nothing restored for the student
+        assert not (student_batch[f"{field}_mask"] & ~batch[f"{field}_mask"]).any()
+    assert torch.equal(student_batch["available"], available)
 
 
 def test_modality_random_missing_only_removes():
