@@ -3,8 +3,15 @@
 Utterance-level encoders per modality; one fully connected autoencoder (256-128-64) maps the joint
 embedding of the incomplete sample to the joint embedding of the complete one; a regressor reads
 its latent. Loss = L1 task + ``reconstruction_weight`` x MSE(reconstruction, complete embedding).
-Adaptations (regression head, encoders, training patterns, fidelity decoder) are listed in
-:mod:`baselines.imagination`.
+
+Adaptations beyond those of :mod:`baselines.imagination` (regression head, encoders, training
+patterns, fidelity decoder, per-network gradient clipping):
+- As the issue defines it, the target is the complete sample's joint embedding from the same
+  (gradient-stopped) encoders, with no teacher and no cycle term (MMIN's AE model adds both).
+- The autoencoder is MMIN's residual block with ``n_blocks = 1`` (encoder Linear-LeakyReLU with a
+  linear latent, decoder Linear-ReLU with a linear output, then the transition MLP) rather than
+  its ``SimpleFcAE`` (activations on the latent and output), so ``ae`` and ``cra`` differ only in
+  the cascade; layers 256-128-64 as MMIN's main model (its AE script used 128-64-32).
 """
 from baselines.imagination import EmbeddingImagination
 
@@ -14,6 +21,9 @@ class AE(EmbeddingImagination):
 
     def __init__(self, data, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 1, reconstruction_weight: float = 1.0, dropout: float = 0.1,
-                 lr: float = 1e-3, weight_decay: float = 1e-5, lr_patience: int = 10, batch_size: int = 32):
-        super().__init__(data, hidden_dim, ae_layers, n_blocks, reconstruction_weight, dropout, lr,
-                         weight_decay, lr_patience, batch_size)
+                 gradient_clip: float = 5.0, lr: float = 1e-3, weight_decay: float = 1e-5,
+                 lr_patience: int = 10, batch_size: int = 32):
+        super().__init__(data, hidden_dim=hidden_dim, ae_layers=ae_layers, n_blocks=n_blocks,
+                         reconstruction_weight=reconstruction_weight, dropout=dropout,
+                         gradient_clip=gradient_clip, lr=lr, weight_decay=weight_decay,
+                         lr_patience=lr_patience, batch_size=batch_size)

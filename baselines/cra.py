@@ -3,8 +3,9 @@
 Several residual autoencoder blocks, each refining the previous block's reconstruction of the
 complete joint embedding (MMIN's ``ResidualAE``: 5 blocks, 256-128-64), a regressor on the
 concatenated latents; without MMIN's cycle-consistency and teacher terms: the target is the
-complete sample's embedding from the same (gradient-stopped) encoders. Adaptations are listed in
-:mod:`baselines.imagination`.
+complete sample's embedding from the same (gradient-stopped) encoders. Adaptations (regression
+head, encoders, training patterns, fidelity decoder, per-network gradient clipping at 1.0 as MMIN)
+are listed in :mod:`baselines.imagination`.
 """
 from baselines.imagination import EmbeddingImagination
 
@@ -14,6 +15,9 @@ class CRA(EmbeddingImagination):
 
     def __init__(self, data, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 5, reconstruction_weight: float = 1.0, dropout: float = 0.1,
-                 lr: float = 1e-3, weight_decay: float = 1e-5, lr_patience: int = 10, batch_size: int = 32):
-        super().__init__(data, hidden_dim, ae_layers, n_blocks, reconstruction_weight, dropout, lr,
-                         weight_decay, lr_patience, batch_size)
+                 gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
+                 lr_patience: int = 10, batch_size: int = 32):
+        super().__init__(data, hidden_dim=hidden_dim, ae_layers=ae_layers, n_blocks=n_blocks,
+                         reconstruction_weight=reconstruction_weight, dropout=dropout,
+                         gradient_clip=gradient_clip, lr=lr, weight_decay=weight_decay,
+                         lr_patience=lr_patience, batch_size=batch_size)

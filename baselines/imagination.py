@@ -9,10 +9,16 @@ Adaptations shared by the three (also stated in each method's docstring):
 - Encoders: MMIN uses LSTMs (audio, vision) and a TextCNN (language) on IEMOCAP features; here every
   modality uses the suite's masked temporal encoder (projection, temporal convolution, masked mean),
   which also handles the one-step features of ``mosi-bclstm``.
-- Head: MMIN classifies 4 emotions with cross-entropy; here a regression head with L1 loss (MMSA).
+- Head: MMIN classifies 4 emotions with cross-entropy through an FcClassifier (two 128-unit layers,
+  dropout); here a regression head (one 128-unit hidden layer, a scalar output initialised at the
+  training mean label) with an L1 loss (MMSA).
 - Training patterns: MMIN trains only on the 6 incomplete conditions. The benchmark also tests the
-  complete pattern, so under the ``complete`` setting each training sample draws one of the 7
-  patterns uniformly; under ``same`` the benchmark's masks are used as given.
+  complete pattern (LVA), so under the ``complete`` setting each training sample draws one of the 7
+  patterns uniformly (1 in 7 complete, so the regressor also learns the complete input); under
+  ``same`` the benchmark's masks are used as given. ``incomplete`` is not supported: the targets
+  need the removed features.
+- Gradient clipping: MMIN clips each network's gradient norm separately (1.0; 5.0 in its AE model);
+  ``gradient_clip`` does the same per network (encoders, autoencoder(s), regressor, decoders).
 - Reconstruction fidelity: the imagined embedding is decoded to utterance-level input features of
   each missing modality by a linear head trained (on detached embeddings, so it does not steer the
   model) against the time-averaged true training features. It exists only for the benchmark's
@@ -35,7 +41,6 @@ class UtteranceEncoders(nn.Module):
 
     def __init__(self, data: DataInfo, hidden_dim: int, dropout: float):
         super().__init__()
-        self.hidden_dim = hidden_dim
         self.standardizers = nn.ModuleList(FeatureStandardizer(*data.feature_stats[m]) for m in MODALITIES)
         self.encoders = nn.ModuleList(TemporalEncoder(data.dims[m], hidden_dim, dropout) for m in MODALITIES)
 
@@ -47,10 +52,6 @@ class UtteranceEncoders(nn.Module):
             embedding = encoder(standardize(features, step_mask), step_mask)
             parts.append(embedding * batch["available"][:, position].unsqueeze(1).to(embedding.dtype))
         return torch.cat(parts, dim=1)
-
-    def slot_mask(self, available: Tensor) -> Tensor:
-        """(B, 3) flags -> (B, 3 * hidden) mask of each modality's slice of the joint embedding."""
-        return available.repeat_interleave(self.hidden_dim, dim=1)
 
 
 def mlp(sizes: list[int], activation: type[nn.Module], last_activation: bool) -> nn.Sequential:
@@ -145,7 +146,8 @@ class EmbeddingImagination(MMBenchMethod):
 
     def __init__(self, data: DataInfo, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 1, reconstruction_weight: float = 1.0, dropout: float = 0.1,
-                 lr: float = 1e-3, weight_decay: float = 1e-5, lr_patience: int = 10, batch_size: int = 32):
+                 gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
+                 lr_patience: int = 10, batch_size: int = 32):
         super().__init__(data)
         self.save_hyperparameters(ignore=["data"])
         self.encoders = UtteranceEncoders(data, hidden_dim, dropout)
@@ -165,23 +167,35 @@ class EmbeddingImagination(MMBenchMethod):
     def forward(self, batch: dict) -> Tensor:
         return self.regressor(self.imagine(batch)[2]).squeeze(-1)
 
-    def reconstruction_target(self, complete: dict, available: Tensor) -> Tensor:
+    def reconstruction_target(self, complete: dict, incomplete: dict) -> Tensor:
+        """The joint embedding of the complete sample (same encoders, no gradient)."""
         with torch.no_grad():
             return self.encoders(complete)
+
+    def reconstruction_loss(self, imagined: Tensor, complete: dict, incomplete: dict) -> Tensor:
+        return nn.functional.mse_loss(imagined, self.reconstruction_target(complete, incomplete))
 
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
         incomplete, complete = training_views(batch)
         embedding, imagined, latents = self.imagine(incomplete)
         task = nn.functional.l1_loss(self.regressor(latents).squeeze(-1), incomplete["label"])
-        target = self.reconstruction_target(complete, incomplete["available"])
-        reconstruction = nn.functional.mse_loss(imagined, target)
+        reconstruction = self.reconstruction_loss(imagined, complete, incomplete)
         decoder = self.feature_decoders.loss(imagined, complete, ~incomplete["available"])
         loss = task + self.hparams.reconstruction_weight * reconstruction + decoder
         return {"loss": loss, "task": task, "reconstruction": reconstruction, "feature_decoder": decoder}
 
+    def clipped_networks(self) -> list[nn.Module]:
+        """The networks whose gradient norms are clipped separately, as MMIN does."""
+        return [*self.encoders.encoders, self.autoencoder, self.regressor, self.feature_decoders]
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        if self.hparams.gradient_clip <= 0:
+            return
+        for network in self.clipped_networks():
+            nn.utils.clip_grad_norm_(network.parameters(), self.hparams.gradient_clip)
+
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
-        _, imagined, latents = self.imagine(batch)
-        out = {"id": batch["id"], "label": batch["label"].cpu(),
-               "pred": self.regressor(latents).squeeze(-1).detach().float().cpu()}
+        out = super().predict_step(batch, batch_idx, dataloader_idx)
+        imagined = self.imagine(batch)[1]
         out["recovered"] = {m: v.detach().float().cpu() for m, v in self.feature_decoders(imagined).items()}
         return out

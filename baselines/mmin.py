@@ -13,12 +13,20 @@ Two stages, both inside this method's fit:
    Loss = task + 4.0 x MSE(imagined, teacher embedding of the missing modalities)
    + 2.0 x MSE(cycle reconstruction, incomplete embedding (detached)), as MMIN's defaults.
 
-Adaptations: MMIN classifies IEMOCAP emotions with cross-entropy; here the task loss is L1 on a
-regression head (MMSA). MMIN's teacher trains 10 + 10 epochs with linear decay; here
-``teacher_epochs`` Adam epochs (default 10). Encoders, training patterns (7 including the complete
-one under the ``complete`` setting) and the fidelity decoder are as in :mod:`baselines.imagination`;
-the fidelity decoder reads the imagined missing-modality embedding. Gradient clipping (MMIN clips
-each network at norm 1.0) is not applied.
+Adaptations:
+- MMIN classifies IEMOCAP emotions with cross-entropy; here the task loss (teacher and student) is
+  L1 on a regression head (MMSA).
+- MMIN's teacher trains 10 + 10 epochs with linear decay at lr 2e-4; here ``teacher_epochs`` Adam
+  epochs at ``teacher_lr`` (default 10 at 1e-3), no decay.
+- The reconstruction target is written as teacher(complete) - teacher(observed input). With whole
+  modalities missing (MMIN's case) this is exactly the teacher's embedding of the missing
+  modalities with the available slots zero (the per-modality encoders give identical embeddings
+  for the modalities both inputs share); where only some frames of a modality are missing (the
+  ``frame`` protocol, which MMIN does not have) it is what the missing frames change in the
+  teacher's embedding, instead of a target of all zeros.
+- Encoders, training patterns (7 including the complete one under the ``complete`` setting), heads
+  and the fidelity decoder are as in :mod:`baselines.imagination`; the fidelity decoder reads the
+  imagined missing-modality embedding. Gradients are clipped per network at norm 1.0 (MMIN).
 """
 from __future__ import annotations
 
@@ -54,11 +62,14 @@ class MMIN(EmbeddingImagination):
     def __init__(self, data, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 5, reconstruction_weight: float = 4.0, cycle_weight: float = 2.0,
                  teacher_epochs: int = 10, teacher_lr: float = 1e-3, dropout: float = 0.1,
-                 lr: float = 1e-3, weight_decay: float = 1e-5, lr_patience: int = 10, batch_size: int = 32):
-        super().__init__(data, hidden_dim, ae_layers, n_blocks, reconstruction_weight, dropout, lr,
-                         weight_decay, lr_patience, batch_size)
+                 gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
+                 lr_patience: int = 10, batch_size: int = 32):
+        super().__init__(data, hidden_dim=hidden_dim, ae_layers=ae_layers, n_blocks=n_blocks,
+                         reconstruction_weight=reconstruction_weight, dropout=dropout,
+                         gradient_clip=gradient_clip, lr=lr, weight_decay=weight_decay,
+                         lr_patience=lr_patience, batch_size=batch_size)
         self.save_hyperparameters(ignore=["data"])
-        self.teacher = UtteranceFusionTeacher(data, hidden_dim, dropout)
+        self.teacher = UtteranceFusionTeacher(data, hidden_dim, dropout).eval()
         self.cycle_autoencoder = ResidualAutoencoder(hidden_dim * len(MODALITIES), tuple(ae_layers), n_blocks)
 
     # -- stage 1 ---------------------------------------------------------------------------
@@ -78,17 +89,27 @@ class MMIN(EmbeddingImagination):
         return self
 
     # -- stage 2 ---------------------------------------------------------------------------
-    def reconstruction_target(self, complete: dict, available: Tensor) -> Tensor:
-        """The frozen teacher's embedding of the missing modalities only (available slots zero)."""
+    def reconstruction_target(self, complete: dict, incomplete: dict) -> Tensor:
+        """The frozen teacher's embedding of what is missing: teacher(complete) - teacher(observed).
+
+        With whole modalities missing: the missing modalities' teacher embedding, available slots 0.
+        """
         with torch.no_grad():
-            return self.teacher.encoders(complete) * self.teacher.encoders.slot_mask(~available)
+            return self.teacher.encoders(complete) - self.teacher.encoders(incomplete)
+
+    def cycle_loss(self, imagined: Tensor, embedding: Tensor) -> Tensor:
+        """The backward autoencoder maps the imagination back to the observed (incomplete) embedding."""
+        return nn.functional.mse_loss(self.cycle_autoencoder(imagined)[0], embedding.detach())
+
+    def clipped_networks(self) -> list[nn.Module]:
+        return [*super().clipped_networks(), self.cycle_autoencoder]
 
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
         incomplete, complete = training_views(batch)
         embedding, imagined, latents = self.imagine(incomplete)
         task = nn.functional.l1_loss(self.regressor(latents).squeeze(-1), incomplete["label"])
-        reconstruction = nn.functional.mse_loss(imagined, self.reconstruction_target(complete, incomplete["available"]))
-        cycle = nn.functional.mse_loss(self.cycle_autoencoder(imagined)[0], embedding.detach())
+        reconstruction = self.reconstruction_loss(imagined, complete, incomplete)
+        cycle = self.cycle_loss(imagined, embedding)
         decoder = self.feature_decoders.loss(imagined, complete, ~incomplete["available"])
         loss = (task + self.hparams.reconstruction_weight * reconstruction
                 + self.hparams.cycle_weight * cycle + decoder)

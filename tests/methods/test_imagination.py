@@ -5,6 +5,7 @@ from baselines.ae import AE
 from baselines.cra import CRA
 from baselines.imagination import ResidualAutoencoder, training_views
 from baselines.mmin import MMIN
+from mmbench.augment import drop_modalities
 from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
 
 
@@ -42,13 +43,69 @@ def test_mmin_teacher_under_the_same_setting_reads_the_true_features():
 
 def test_mmin_targets_only_the_missing_modalities_of_the_teacher_embedding():
     bundle = tiny_bundle()
+    model = MMIN(tiny_info(bundle), hidden_dim=16).train()  # the teacher stays in eval mode
+    split = bundle.splits["train"]
+    complete = make_batch(split)
+    incomplete = drop_modalities(complete, torch.tensor([[True, False, True]] * len(split)))
+    target = model.reconstruction_target(complete, incomplete)
+    assert torch.all(target[:, :16] == 0) and torch.all(target[:, 32:] == 0)  # L and A were available
+    with torch.no_grad():
+        teacher_vision = model.teacher.encoders(complete)[:, 16:32]
+    assert torch.allclose(target[:, 16:32], teacher_vision) and teacher_vision.abs().sum() > 0
+
+
+def test_mmin_target_under_frame_masking_is_what_the_missing_frames_change():
+    bundle = tiny_bundle()
     model = MMIN(tiny_info(bundle), hidden_dim=16).eval()
     split = bundle.splits["train"]
     complete = make_batch(split)
-    available = torch.tensor([[True, False, True]] * len(split))
-    target = model.reconstruction_target(complete, available)
-    assert torch.all(target[:, :16] == 0) and torch.all(target[:, 32:] == 0)  # L and A were available
-    assert torch.allclose(target[:, 16:32], model.teacher.encoders(complete)[:, 16:32])
+    partial = dict(complete)
+    partial["audio_mask"] = complete["audio_mask"].clone()
+    partial["audio_mask"][:, 3:] = False  # all modalities "available", audio frames 3.. removed
+    partial["audio"] = complete["audio"] * partial["audio_mask"].unsqueeze(-1)
+    target = model.reconstruction_target(complete, partial)
+    assert torch.all(target[:, :32] == 0)  # language and vision are whole
+    assert target[:, 32:].abs().sum() > 0  # not a target of zeros as a missing-modality-only rule gives
+
+
+def test_mmin_reconstruction_and_cycle_terms_vanish_exactly_at_their_targets():
+    bundle = tiny_bundle()
+    model = MMIN(tiny_info(bundle), hidden_dim=16).eval()
+    split = bundle.splits["train"]
+    complete = make_batch(split)
+    incomplete = drop_modalities(complete, torch.tensor([[False, True, True]] * len(split)))
+    target = model.reconstruction_target(complete, incomplete)
+    assert model.reconstruction_loss(target, complete, incomplete) == 0
+    with torch.no_grad():  # the complete embedding is the wrong target: it also fills the available slots
+        whole = model.teacher.encoders(complete)
+    assert model.reconstruction_loss(whole, complete, incomplete) > 0
+    embedding = model.encoders(incomplete)
+    model.cycle_autoencoder.forward = lambda imagined: (embedding.detach() + 0 * imagined, None)
+    assert model.cycle_loss(target, embedding) == 0  # the cycle target is the observed embedding
+
+
+def test_ae_and_cra_reconstruct_the_complete_embedding_and_its_loss_vanishes_there():
+    bundle = tiny_bundle()
+    split = bundle.splits["train"]
+    complete = make_batch(split)
+    incomplete = drop_modalities(complete, torch.tensor([[True, False, False]] * len(split)))
+    for cls in (AE, CRA):
+        model = cls(tiny_info(bundle), hidden_dim=16).eval()
+        with torch.no_grad():
+            whole = model.encoders(complete)
+        assert torch.equal(model.reconstruction_target(complete, incomplete), whole)
+        assert model.reconstruction_loss(whole, complete, incomplete) == 0
+        assert model.reconstruction_loss(model.encoders(incomplete), complete, incomplete) > 0
+
+
+def test_each_network_is_clipped_separately():
+    bundle = tiny_bundle()
+    model = MMIN(tiny_info(bundle), hidden_dim=16, gradient_clip=0.5)
+    (model.training_loss(make_batch(bundle.splits["train"]))["loss"] * 1e3).backward()
+    model.configure_gradient_clipping(None)
+    for network in model.clipped_networks():
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        assert torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) <= 0.5 + 1e-4
 
 
 def test_training_views_draw_patterns_on_complete_batches_and_keep_the_benchmark_mask_otherwise():
