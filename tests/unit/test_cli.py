@@ -104,3 +104,12 @@ def test_every_subcommand_has_help_with_an_example(command, capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "example" in out and "mmbench " + command[0] in out.split("example", 1)[1]
+
+
+def test_methods_reports_a_broken_entry_point_and_still_lists_the_others(monkeypatch, capsys):
+    from mmbench import registry
+
+    monkeypatch.setitem(registry._EXTRA, "broken-method", "no_such_package.module:Missing")
+    assert main(["methods"]) == 1
+    out = capsys.readouterr().out
+    assert "broken-method" in out and "cannot be imported" in out and "fusion" in out
