@@ -21,6 +21,9 @@ EPILOGS = {
             "  mmbench data fetch mosi-bclstm --from ../shared/data",
     "masks": "examples:\n  mmbench masks make --dataset mosi-synth --protocol random --condition 0.3 --seed 1111 "
              "--out masks/\n  mmbench masks inspect masks/mosi-synth/test-random-0.3-seed1111-*.npz",
+    "plan": "examples:\n  mmbench plan --dataset mosi-bclstm\n"
+            "  mmbench plan --dataset mosi-synth --candidates 1 --splits train --patterns L,VA\n"
+            "  mmbench plan --dataset mosei-text --limit 2000 --planner-model Qwen/Qwen2.5-1.5B-Instruct",
 }
 
 
@@ -104,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
     show = masks_sub.add_parser("inspect", help="summarise mask files", formatter_class=raw,
                                 epilog="example:\n  mmbench masks inspect runs/masks/mosi-synth/*.npz")
     show.add_argument("files", nargs="+", type=Path)
+    plan = command("plan", "precompute OMG-Agent's plan cache (resumable; reused by every seed and run)")
+    plan.add_argument("--dataset", required=True, help="one or several registered datasets, comma separated")
+    plan.add_argument("--splits", default="train,valid,test", help="splits to plan (default train,valid,test)")
+    plan.add_argument("--patterns", default="all", help="availability patterns, e.g. L,VA (default: all 7)")
+    plan.add_argument("--planner-model", help="causal LM: smollm2 (offline default), a hub id or a local path "
+                      "(default: configs/methods/omg-agent.yaml)")
+    plan.add_argument("--candidates", type=int, help="|Omega| plan candidates (default: the config's, 5)")
+    plan.add_argument("--batch-size", type=int, default=16, help="observations per LM batch")
+    plan.add_argument("--limit", type=float, help="samples per split: a count (>= 1) or a fraction (< 1)")
+    _data_args(plan)
     return parser
 
 

@@ -136,6 +136,28 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """OMG-Agent's plan cache: plans are keyed by observation content, so a rerun resumes."""
+    import json
+
+    from agents.omg_agent.planner import PlanBook, precompute_plans
+    from mmbench.config import load_method_config
+    from mmbench.constants import PATTERNS
+    from mmbench.data.loading import default_data_dir, load_dataset
+    from mmbench.execute import limit_bundle
+
+    config = load_method_config("omg-agent")
+    book = PlanBook(args.planner_model or config.get("planner_model", "smollm2"),
+                    args.candidates or config.get("n_candidates", 5), config.get("lambda_s", 0.3),
+                    config.get("gamma", 0.1), True, default_data_dir(), args.batch_size)
+    patterns = PATTERNS if args.patterns == "all" else tuple(_split(args.patterns))
+    for dataset in _split(args.dataset):
+        bundle = limit_bundle(load_dataset(dataset, data_dir=args.data_dir, variant=args.data_variant,
+                                           synth_size=args.synth_size), args.limit)
+        print(json.dumps(precompute_plans(bundle, book, _split(args.splits), patterns, sys.stderr.isatty())))
+    return 0
+
+
 def cmd_masks(args: argparse.Namespace) -> int:
     from mmbench.missing import MaskSet
 

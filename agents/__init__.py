@@ -1,0 +1,1 @@
+"""LLM-based methods of mmbench (OMG-Agent, LIMSSR) and what they share (:mod:`agents.llm`)."""
