@@ -91,16 +91,17 @@ def cmd_methods(args: argparse.Namespace) -> int:
     from mmbench.registry import get_method_class, is_variant, method_names
 
     status = 0
+    width = max((len(name) for name in method_names()), default=0) + 1
     for name in method_names():
         try:
             cls = get_method_class(name)
         except Exception as error:  # one broken entry point must not hide the others
-            print(f"{name:24s} cannot be imported: {type(error).__name__}: {error}")
+            print(f"{name:{width}s} cannot be imported: {type(error).__name__}: {error}")
             status = 1
             continue
         settings = ", ".join(getattr(cls, "supported_train_settings", ()))
         kind = "ablation" if is_variant(name) else "method"
-        print(f"{name:24s} {kind:8s} train settings: {settings}")
+        print(f"{name:{width}s} {kind:8s} train settings: {settings}")
     return status
 
 
