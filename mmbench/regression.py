@@ -1,7 +1,8 @@
 """Regression check: every registered method on small slices, compared with committed values.
 
-Each method runs on a small slice of ``mosi-synth`` and of ``mosi-bclstm`` (fixed protocol, one
-seed, a few epochs); its test metrics must stay within :data:`TOLERANCE` of
+Each method runs with its ``--profile quick`` configuration (e.g. one plan candidate for OMG-Agent,
+the first two LLM layers for LIMSSR) on a small slice of ``mosi-synth`` and of ``mosi-bclstm``
+(fixed protocol, one seed, a few epochs); its test metrics must stay within :data:`TOLERANCE` of
 ``results/regression/expected.json``. The same machine gives identical numbers (deterministic CPU
 kernels, fixed threads); the tolerance absorbs float differences between CPUs and library builds.
 
@@ -43,7 +44,7 @@ def default_methods() -> list[str]:
 def measure(methods: list[str], data_dir: Path | None, workdir: Path) -> dict[str, dict[str, float]]:
     """{"<dataset>/<method>": {"<pattern>/<metric>": value}} from fresh runs."""
     options = SweepOptions(datasets=DATASETS, methods=tuple(methods), protocols=("fixed",), results_dir=workdir,
-                           data_dir=data_dir, early_stop_patience=SLICE["max_epochs"], **SLICE)
+                           data_dir=data_dir, early_stop_patience=SLICE["max_epochs"], profile="quick", **SLICE)
     previous = os.environ.get("MMBENCH_THREADS")
     os.environ["MMBENCH_THREADS"] = THREADS
     try:
