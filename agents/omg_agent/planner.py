@@ -418,8 +418,10 @@ class PlanBook:
         self.cache = PlanCache(None if self.cache_dir is None else Path(self.cache_dir) / "omg_plans" / slug)
 
     def key(self, observation: str) -> str:
+        # With one candidate there is nothing to re-rank: "w/o re-ranking" then reads the same plans.
+        rerank = self.rerank or self.n_candidates == 1
         payload = f"{self.planner_model}|{PROMPT_VERSION}|{self.n_candidates}|{self.lambda_s}|{self.gamma}|" \
-                  f"{int(self.rerank)}|{observation}"
+                  f"{int(rerank)}|{observation}"
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def plans(self, observations: Sequence[str], progress=None) -> list[str]:
