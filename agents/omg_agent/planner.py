@@ -418,11 +418,17 @@ class PlanBook:
         self.cache = PlanCache(None if self.cache_dir is None else Path(self.cache_dir) / "omg_plans" / slug)
 
     def key(self, observation: str) -> str:
-        # With one candidate there is nothing to re-rank: "w/o re-ranking" then reads the same plans.
-        rerank = self.rerank or self.n_candidates == 1
+        # The entry holds every sampled candidate, so "w/o re-ranking" reads the same entry and picks
+        # differently (see chosen_plan); the fixed "|1|" keeps keys of caches written before that.
         payload = f"{self.planner_model}|{PROMPT_VERSION}|{self.n_candidates}|{self.lambda_s}|{self.gamma}|" \
-                  f"{int(rerank)}|{observation}"
+                  f"1|{observation}"
         return hashlib.sha256(payload.encode()).hexdigest()
+
+    def chosen_plan(self, entry: dict) -> str:
+        """S* of a cached entry: the re-ranked plan, or the first parsable candidate without re-ranking."""
+        if self.rerank:
+            return entry["plan"]
+        return next((text for text, *_ in entry["candidates"] if parse_plan(text) is not None), "")
 
     def plans(self, observations: Sequence[str], progress=None) -> list[str]:
         """The chosen plan text for each observation ("" when no candidate parsed)."""
@@ -438,7 +444,7 @@ class PlanBook:
             self.cache.put_many(self._plan_batch([k for k, _ in chunk], [o for _, o in chunk]))
             if progress is not None:
                 progress(len(chunk))
-        return [self.cache.get(k)["plan"] for k in keys]
+        return [self.chosen_plan(self.cache.get(k)) for k in keys]
 
     def _plan_batch(self, keys: list[str], observations: list[str]) -> list[dict]:
         began = time.perf_counter()
@@ -450,7 +456,7 @@ class PlanBook:
         entries = []
         for i, (key, obs, cands) in enumerate(zip(keys, observations, candidates)):
             rows = plan_vectors[i * self.n_candidates:(i + 1) * self.n_candidates]
-            best = select_plan(cands, rows, obs_vectors[i], self.lambda_s, self.gamma, self.rerank)
+            best = select_plan(cands, rows, obs_vectors[i], self.lambda_s, self.gamma, rerank=True)
             self.stats["no_valid_plan"] += best is None
             entries.append({"key": key, "observation": obs, "plan": "" if best is None else cands[best].text,
                             "candidates": [[c.text, round(c.logprob, 4), c.truncated] for c in cands],

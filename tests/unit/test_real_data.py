@@ -161,6 +161,11 @@ def test_mosi_bclstm(cache: Path) -> None:
     test = bundle.splits["test"]
     row = int(np.flatnonzero(test.ids == "03bSnISJMiM_1")[0])
     assert test.labels[row] == pytest.approx(2.4) and test.raw_text[row] == "ANYHOW IT WAS REALLY GOOD"
+    # the text extractor saw the training videos: its test features have half the variance (docs/datasets.md)
+    variance = {s: float(np.asarray(d.features["L"], dtype=np.float64)[:, 0].var(0).mean())
+                for s, d in bundle.splits.items()}
+    assert variance["train"] == pytest.approx(0.1431, abs=1e-3) and variance["test"] == pytest.approx(0.0718, abs=1e-3)
+    assert variance["valid"] == pytest.approx(variance["train"], rel=0.05)
 
 
 @pytest.fixture(scope="module")
