@@ -51,13 +51,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor, nn
 
 from mmbench.augment import complete_view, drop_modalities, random_patterns
-from mmbench.constants import MODALITIES, MODALITY_FIELDS, PATTERNS, pattern_to_available
+from mmbench.constants import MODALITIES, PATTERNS, pattern_to_available
 from mmbench.data.datamodule import DataInfo
 from mmbench.data.text_encoder import EMBEDDING_DIM
-from mmbench.layers import masked_mean
+from mmbench.layers import FeatureStandardizer, masked_mean, modality_inputs
 from mmbench.method import MMBenchMethod
 from mmbench.stages import fit_stage, outer_accelerator
 
@@ -146,10 +147,7 @@ class OMGAgent(MMBenchMethod):
         if task_input not in ("tweedie", "noisy"):
             raise ValueError(f"task_input must be 'tweedie' or 'noisy', not {task_input!r}")
         dims = data.dims
-        for m in MODALITIES:
-            mean, std = data.feature_stats[m]
-            self.register_buffer(f"mean_{m}", torch.as_tensor(mean, dtype=torch.float32))
-            self.register_buffer(f"std_{m}", torch.as_tensor(std, dtype=torch.float32))
+        self.standardizers = nn.ModuleDict({m: FeatureStandardizer(*data.feature_stats[m]) for m in MODALITIES})
         self.describer = ObservationDescriber(data.feature_stats)
         self.plan_book = PlanBook(planner_model, n_candidates, lambda_s, gamma, rerank, _cache_dir())
         self.psi = ObservationEncoder(dims, hidden_dim, dropout=dropout)
@@ -172,11 +170,9 @@ class OMGAgent(MMBenchMethod):
     def utterances(self, batch: dict) -> dict[str, Tensor]:
         """Standardised time averages of the observed steps, (B, D_m) per modality (zeros when removed)."""
         out = {}
-        for m in MODALITIES:
-            field = MODALITY_FIELDS[m]
-            mask = batch[f"{field}_mask"]
-            standard = (batch[field].float() - getattr(self, f"mean_{m}")) / getattr(self, f"std_{m}")
-            out[m] = masked_mean(standard, mask) * mask.any(1, keepdim=True)
+        for m, (features, step_mask) in zip(MODALITIES, modality_inputs(batch)):
+            standard = self.standardizers[m](features.float(), step_mask)
+            out[m] = masked_mean(standard, step_mask) * step_mask.any(1, keepdim=True)
         return out
 
     def plan_vectors(self, batch: dict) -> Tensor:
@@ -241,7 +237,7 @@ class OMGAgent(MMBenchMethod):
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         pred, completed = self.complete(batch)
         out = {"id": batch["id"], "pred": pred.detach().float().cpu(), "label": batch["label"].cpu()}
-        out["recovered"] = {m: (completed[m] * getattr(self, f"std_{m}") + getattr(self, f"mean_{m}")).detach().cpu()
+        out["recovered"] = {m: (completed[m] * self.standardizers[m].std + self.standardizers[m].mean).detach().cpu()
                             for m in MODALITIES}
         return out
 
@@ -337,14 +333,11 @@ class OMGAgent(MMBenchMethod):
         with torch.no_grad():
             means = {m: [] for m in MODALITIES}
             for batch in loader:
-                targets = self.utterances(complete_view(self._to_device(batch)))
+                targets = self.utterances(complete_view(move_data_to_device(batch, self.device)))
                 for m in MODALITIES:
                     means[m].append(self.vaes[m].posterior(targets[m])[0])
             for m in MODALITIES:
                 self.vaes[m].scale.fill_(1.0 / torch.cat(means[m]).std().clamp_min(1e-3))
-
-    def _to_device(self, batch: dict) -> dict:
-        return {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
     @torch.no_grad()
     def fill_knowledge_base(self, loader) -> None:
@@ -357,7 +350,7 @@ class OMGAgent(MMBenchMethod):
         """
         ids, utterances, entries, observations, transcripts = [], {m: [] for m in MODALITIES}, [], [], []
         for batch in loader:
-            batch = self._to_device(batch)
+            batch = move_data_to_device(batch, self.device)
             full = complete_view(batch)
             ids += batch["id"]
             for m, value in self.utterances(full).items():
