@@ -155,7 +155,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for dataset in _split(args.dataset):
         bundle = limit_bundle(load_dataset(dataset, data_dir=args.data_dir, variant=args.data_variant,
                                            synth_size=args.synth_size), args.limit)
-        print(json.dumps(precompute_plans(bundle, book, _split(args.splits), patterns, sys.stderr.isatty())))
+        print(json.dumps(precompute_plans(bundle, book, _split(args.splits), patterns)))
     return 0
 
 
