@@ -206,6 +206,20 @@ class OMGAgent(MMBenchMethod):
         target = torch.full((observation.shape[0],), MODALITIES.index(m), device=observation.device, dtype=torch.long)
         return {"observation": observation, "plan": plan, "evidence": evidence, "target": target}
 
+    def missing_modalities(self, ids: list[str], available: Tensor, observation: Tensor, plan: Tensor,
+                           generator: torch.Generator):
+        """For each modality some rows miss: (m, rows, evidence E, C_evi, denoiser conditions) of those rows.
+
+        Lazy, so each modality's evidence draws from ``generator`` right before its caller's diffusion does.
+        """
+        for position, m in enumerate(MODALITIES):
+            rows = torch.nonzero(~available[:, position]).flatten()
+            if len(rows) == 0:
+                continue
+            row_ids = [ids[i] for i in rows.tolist()]
+            evidence, evidence_cost = self.evidence(m, observation[rows], plan[rows], row_ids, generator)
+            yield m, rows, evidence, evidence_cost, self.conditions(m, observation[rows], plan[rows], evidence)
+
     # ------------------------------------------------------------------ inference
     def complete(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """(prediction (B,), standardised utterance features with every missing modality generated)."""
@@ -215,15 +229,9 @@ class OMGAgent(MMBenchMethod):
         plan = self.plan_vectors(batch)
         completed = dict(utterances)
         generator = torch.Generator().manual_seed(0)  # same input, same generation
-        for position, m in enumerate(MODALITIES):
-            rows = torch.nonzero(~available[:, position]).flatten()
-            if len(rows) == 0:
-                continue
-            ids = [batch["id"][i] for i in rows.tolist()]
-            evidence, _ = self.evidence(m, observation[rows], plan[rows], ids, generator)
+        for m, rows, _, _, conditions in self.missing_modalities(batch["id"], available, observation, plan, generator):
             draws = self.hparams.generation_samples
-            conditions = {k: v.repeat_interleave(draws, dim=0)
-                          for k, v in self.conditions(m, observation[rows], plan[rows], evidence).items()}
+            conditions = {k: v.repeat_interleave(draws, dim=0) for k, v in conditions.items()}
             z0 = self.diffusion.sample((len(rows) * draws, self.hparams.latent_dim), conditions,
                                        self.hparams.sampling_steps, generator, observation.device)
             generated = completed[m].clone()
@@ -255,15 +263,10 @@ class OMGAgent(MMBenchMethod):
         completed = dict(utterances)
         terms = {name: observation.new_zeros(()) for name in ("noise", "plan", "evi", "c_evi")}
         generated_rows = 0
-        for position, m in enumerate(MODALITIES):
-            rows = torch.nonzero(~available[:, position]).flatten()
-            if len(rows) == 0:
-                continue
-            ids = [batch["id"][i] for i in rows.tolist()]
-            evidence, evidence_cost = self.evidence(m, observation[rows], plan[rows], ids, generator)
+        missing = self.missing_modalities(batch["id"], available, observation, plan, generator)
+        for m, rows, evidence, evidence_cost, conditions in missing:
             z0 = self.vaes[m].encode(targets[m][rows])
-            noise, eps_hat, z_t, t = self.diffusion.training_terms(
-                z0, self.conditions(m, observation[rows], plan[rows], evidence), generator)
+            noise, eps_hat, z_t, t = self.diffusion.training_terms(z0, conditions, generator)
             z0_hat = self.diffusion.tweedie(z_t, eps_hat, t)
             generated = self.vaes[m].decode(z0_hat)
             task_view = generated if self.hparams.task_input == "tweedie" else self.vaes[m].decode(z_t)
