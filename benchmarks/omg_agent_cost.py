@@ -11,7 +11,8 @@ count:
    ``--batch-size`` (plan cache disabled, so every observation is planned), plus re-ranking with g;
 2. index rebuild: re-indexing the training keys of the three modalities with faiss;
 3. retrieval: query projection, faiss top-K and the softmax evidence for the missing modality;
-4. execution: DDIM sampling (``--steps``) of the missing modality and its VAE decoding, then the regressor.
+4. execution: DDIM sampling (``--steps``) of the missing modality, ``generation_samples`` draws decoded by
+   its VAE and averaged (``OMGAgent.generate``, as at inference), then the regressor.
 
 Stages 2-4 use an untrained model (timing does not depend on the weights); its knowledge base is the
 real training split. In a real run, planning is paid once per distinct observation (the cache); the
@@ -97,18 +98,18 @@ def main() -> None:
             evidence, _ = model.evidence(args.missing, observation, plan, batch["id"], None)
             retrieval += time.perf_counter() - began
             began = time.perf_counter()
-            z0 = model.diffusion.sample((len(batch["id"]), model.hparams.latent_dim),
-                                        model.conditions(args.missing, observation, plan, evidence), args.steps,
-                                        torch.Generator().manual_seed(0), "cpu")
             completed = dict(utterances)
-            completed[args.missing] = model.vaes[args.missing].decode(z0)
+            completed[args.missing] = model.generate(args.missing, model.conditions(args.missing, observation, plan,
+                                                                                    evidence),
+                                                     torch.Generator().manual_seed(0))
             model.predict_score(observation, completed, available)
             execution += time.perf_counter() - began
     retrieval, execution = retrieval / n, execution / n
     total = planning + retrieval + execution
     report = {
         "dataset": args.dataset, "planner_model": args.planner_model, "n_candidates": args.candidates,
-        "samples": n, "batch_size": args.batch_size, "ddim_steps": args.steps, "torch_threads": args.threads,
+        "samples": n, "batch_size": args.batch_size, "ddim_steps": args.steps,
+        "generation_samples": model.hparams.generation_samples, "torch_threads": args.threads,
         "planner_load_s": round(load_seconds, 1),
         # CPU seconds of this process per planned sample: on a shared, overloaded machine the wall time
         # above is inflated; CPU time / threads approximates the wall time on dedicated cores.

@@ -230,14 +230,20 @@ class OMGAgent(MMBenchMethod):
         completed = dict(utterances)
         generator = torch.Generator().manual_seed(0)  # same input, same generation
         for m, rows, _, _, conditions in self.missing_modalities(batch["id"], available, observation, plan, generator):
-            draws = self.hparams.generation_samples
-            conditions = {k: v.repeat_interleave(draws, dim=0) for k, v in conditions.items()}
-            z0 = self.diffusion.sample((len(rows) * draws, self.hparams.latent_dim), conditions,
-                                       self.hparams.sampling_steps, generator, observation.device)
             generated = completed[m].clone()
-            generated[rows] = self.vaes[m].decode(z0).view(len(rows), draws, -1).mean(1)
+            generated[rows] = self.generate(m, conditions, generator)
             completed[m] = generated
         return self.predict_score(observation, completed, available), completed
+
+    def generate(self, m: str, conditions: dict, generator: torch.Generator | None) -> Tensor:
+        """Standardised utterance features of ``m`` for the rows of ``conditions``: the mean of
+        ``generation_samples`` DDIM draws, each decoded by the modality's VAE."""
+        draws = self.hparams.generation_samples
+        rows = conditions["observation"].shape[0]
+        repeated = {k: v.repeat_interleave(draws, dim=0) for k, v in conditions.items()}
+        z0 = self.diffusion.sample((rows * draws, self.hparams.latent_dim), repeated, self.hparams.sampling_steps,
+                                   generator, conditions["observation"].device)
+        return self.vaes[m].decode(z0).view(rows, draws, -1).mean(1)
 
     def forward(self, batch: dict) -> Tensor:
         return self.complete(batch)[0]
