@@ -105,7 +105,7 @@ class FeatureDecoders(nn.Module):
 
     def forward(self, position: int, projected: Tensor) -> Tensor:
         standardizer = self.standardizers[position]
-        return standardizer.mean + standardizer.std * self.heads[position](projected)
+        return standardizer.inverse(self.heads[position](projected))
 
     def loss(self, refined: dict[int, tuple[Tensor, Tensor]], complete: dict) -> Tensor:
         """MSE in standardised units between the decoded (detached) refined recoveries and the true

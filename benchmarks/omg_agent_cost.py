@@ -98,10 +98,9 @@ def main() -> None:
             evidence, _ = model.evidence(args.missing, observation, plan, batch["id"], None)
             retrieval += time.perf_counter() - began
             began = time.perf_counter()
+            conditions = model.conditions(args.missing, observation, plan, evidence)
             completed = dict(utterances)
-            completed[args.missing] = model.generate(args.missing, model.conditions(args.missing, observation, plan,
-                                                                                    evidence),
-                                                     torch.Generator().manual_seed(0))
+            completed[args.missing] = model.generate(args.missing, conditions, torch.Generator().manual_seed(0))
             model.predict_score(observation, completed, available)
             execution += time.perf_counter() - began
     retrieval, execution = retrieval / n, execution / n

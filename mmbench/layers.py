@@ -24,6 +24,10 @@ class FeatureStandardizer(nn.Module):
     def forward(self, features: Tensor, step_mask: Tensor) -> Tensor:
         return (features - self.mean) / self.std * step_mask.unsqueeze(-1)  # removed steps stay 0
 
+    def inverse(self, standard: Tensor) -> Tensor:
+        """Standardised values back to input space (e.g. a method's recovered features)."""
+        return self.mean + self.std * standard
+
 
 class TemporalEncoder(nn.Module):
     """Per-step projection, a temporal convolution, and a masked mean pool: (B, T, D) -> (B, H)."""

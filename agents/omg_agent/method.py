@@ -251,8 +251,7 @@ class OMGAgent(MMBenchMethod):
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         pred, completed = self.complete(batch)
         out = {"id": batch["id"], "pred": pred.detach().float().cpu(), "label": batch["label"].cpu()}
-        out["recovered"] = {m: (completed[m] * self.standardizers[m].std + self.standardizers[m].mean).detach().cpu()
-                            for m in MODALITIES}
+        out["recovered"] = {m: self.standardizers[m].inverse(completed[m]).detach().cpu() for m in MODALITIES}
         return out
 
     # ------------------------------------------------------------------ training
