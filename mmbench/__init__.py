@@ -1,2 +1,2 @@
 """mmbench: a benchmark suite for missing-modality multimodal sentiment analysis."""
-__version__ = "0.1.0"
+__version__ = "0.2.0"

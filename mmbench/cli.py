@@ -12,7 +12,8 @@ EPILOGS = {
     "run": "examples:\n  mmbench run --dataset mosi-synth --method all --profile quick\n"
            "  mmbench run --dataset mosi-synth --method fusion --protocol all --seeds 1111,1112\n"
            "  mmbench run --dataset mosi-bclstm --method fusion,mean --protocol random --rates 0.0,0.5 "
-           "--set fusion.hidden_dim=128",
+           "--set fusion.hidden_dim=128\n"
+           "  mmbench run --dataset mosi-synth --method omg-agent-ablations --seeds 1111 --dry-run",
     "leaderboard": "examples:\n  mmbench leaderboard --results runs\n"
                    "  mmbench leaderboard --results runs --protocol random --metric acc2_has0,mae --format csv",
     "export": "example:\n  mmbench export --results runs --format csv --out results.csv",
@@ -20,7 +21,7 @@ EPILOGS = {
     "data": "examples:\n  mmbench data inspect mosi-synth\n  mmbench data inspect ~/data/MOSI/Processed/aligned_50.pkl\n"
             "  mmbench data fetch mosi-bclstm --from ../shared/data",
     "masks": "examples:\n  mmbench masks make --dataset mosi-synth --protocol random --condition 0.3 --seed 1111 "
-             "--out masks/\n  mmbench masks inspect masks/mosi-synth/test-random-0.3-seed1111-*.npz",
+             "--out runs/masks\n  mmbench masks inspect runs/masks/mosi-synth/test-random-0.3-seed1111-*.npz",
     "plan": "examples:\n  mmbench plan --dataset mosi-bclstm\n"
             "  mmbench plan --dataset mosi-synth --candidates 1 --splits train --patterns L,VA\n"
             "  mmbench plan --dataset mosei-text --limit 2000 --planner-model Qwen/Qwen2.5-1.5B-Instruct",
@@ -46,8 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="complete|same|incomplete (default: complete for fixed, same for random/frame)")
     run.add_argument("--select", choices=SELECTIONS, default="valid",
                      help="model selection split; test-oracle reproduces papers that selected on test")
-    run.add_argument("--max-epochs", type=int, default=30)
-    run.add_argument("--patience", type=int, default=8, help="early-stopping patience in validation epochs")
+    run.add_argument("--max-epochs", type=int,
+                     help="epoch budget of every method (default: each method's own, from its YAML; 30 where silent)")
+    run.add_argument("--patience", type=int, help="early-stopping patience in validation epochs (default: each "
+                     "method's own, from its YAML; 10 where silent)")
     run.add_argument("--limit", type=float, help="samples per split: a count (>= 1) or a fraction (< 1)")
     run.add_argument("--profile", choices=("quick", "paper"), default="paper",
                      help="quick: 1 seed, fixed only, <= 3 epochs, <= 512 samples per split")
@@ -60,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a config value (repeatable); METHOD.KEY=VALUE for one method")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's selected checkpoint")
     run.add_argument("--no-leaderboard", action="store_true", help="do not print the leaderboard at the end")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the runs the sweep would execute (JSON, with their status in the store); train nothing")
 
     board = command("leaderboard", "print the tables the papers print, from the results store")
     board.add_argument("--results", type=Path, default=Path("runs"))
@@ -102,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     make.add_argument("--protocol", choices=PROTOCOLS, required=True)
     make.add_argument("--condition", required=True, help="a pattern id (fixed) or a rate like 0.3")
     make.add_argument("--seed", type=int, default=1111)
-    make.add_argument("--out", type=Path, default=Path("runs") / "masks")
+    make.add_argument("--out", type=Path, default=Path("runs") / "masks", help="mask folder (default runs/masks)")
     _data_args(make)
     show = masks_sub.add_parser("inspect", help="summarise mask files", formatter_class=raw,
                                 epilog="example:\n  mmbench masks inspect runs/masks/mosi-synth/*.npz")

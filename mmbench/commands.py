@@ -39,9 +39,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         data_variant=args.data_variant, synth_size=args.synth_size, overrides=tuple(args.overrides),
         keep_checkpoints=args.keep_checkpoints)
     _quiet_lightning()
-    summary = Runner(options).run()
+    runner = Runner(options)
+    if args.dry_run:
+        import json
+
+        print(json.dumps(runner.dry_run(), indent=1, default=str))
+        return 0
+    summary = runner.run()
     print(f"\n{len(summary.finished)} run(s) finished, {len(summary.skipped)} already done, "
-          f"{len(summary.failed)} failed (results in {args.results})", file=sys.stderr)
+          f"{len(summary.held)} being trained by another process, {len(summary.failed)} failed "
+          f"(results in {args.results})", file=sys.stderr)
+    for label in summary.held:
+        print(f"  held by another process (its result lands in the same store): {label}", file=sys.stderr)
     for label in summary.failed:
         print(f"  failed: {label} (traceback in the store: mmbench export --results {args.results})",
               file=sys.stderr)
@@ -51,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from mmbench.results import ResultStore
 
         for dataset in options.datasets:
-            print(render(aggregate(ResultStore(args.results), dataset=dataset), "md"))
+            print(render(aggregate(ResultStore(args.results, readonly=True), dataset=dataset), "md"))
     return 1 if summary.failed else 0
 
 
@@ -60,11 +69,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmbench.reports.leaderboard import render
     from mmbench.results import ResultStore
 
-    if not (Path(args.results) / "mmbench.sqlite").is_file():
-        raise FileNotFoundError(f"no results store in {args.results} (expected {args.results}/mmbench.sqlite); "
-                                f"run `mmbench run ... --results {args.results}` first")
     metrics = _split(args.metric) or None
-    rows = aggregate(ResultStore(args.results), dataset=args.dataset, protocol=args.protocol,
+    rows = aggregate(ResultStore(args.results, readonly=True), dataset=args.dataset, protocol=args.protocol,
                      metrics=None if args.style == "mmsa" else metrics, include_oracle=args.include_oracle)
     print(render(rows, args.format, metrics, args.style))
     return 0
@@ -73,10 +79,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from mmbench.results import ResultStore
 
-    table = ResultStore(args.results).long_table().drop(columns=["synthetic", "n_test"])
+    table = ResultStore(args.results, readonly=True).long_table().drop(columns=["synthetic", "n_test"])
     if args.format == "parquet":
+        import importlib.util
+
         if args.out is None:
             raise ValueError("--format parquet needs --out FILE")
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ValueError('--format parquet needs the optional pyarrow: pip install "mmbench[parquet]" '
+                             "(or use --format csv / jsonl)")
         table.to_parquet(args.out, index=False)  # needs the optional pyarrow: pip install "mmbench[parquet]"
     elif args.format == "jsonl":
         text = table.to_json(orient="records", lines=True)

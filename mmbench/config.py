@@ -6,9 +6,11 @@ matches). Command-line overrides come as ``key=value`` strings with dotted keys 
 from __future__ import annotations
 
 import difflib
-import hashlib
 import inspect
 import json
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +89,106 @@ def validate_config(cls: type, config: dict[str, Any], *, source: str = "config"
                          f"accepted: {', '.join(params)}")
 
 
-def resolve_config(cls: type, config: dict[str, Any]) -> dict[str, Any]:
+def resolve_config(cls: type, config: dict[str, Any], *, source: str = "config") -> dict[str, Any]:
     """Constructor defaults overlaid with ``config``: the fully resolved hyperparameters."""
-    validate_config(cls, config)
+    validate_config(cls, config, source=source)
+    check_values(cls, config, source=source)
     resolved = {n: p.default for n, p in constructor_params(cls).items() if p.default is not p.empty}
     resolved.update(config)
     return resolved
 
 
-def config_hash(payload: dict[str, Any]) -> str:
-    """sha256 of a canonical JSON form of ``payload``."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+#: Keys of a method's YAML that the runner reads (its training budget), not the constructor. Values
+#: here apply where the method's paper is silent (see docs/protocols.md, "Training budget").
+BUDGET_DEFAULTS: dict[str, int] = {"max_epochs": 30, "early_stop_patience": 10}
+
+
+def split_budget(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+    """``config`` -> (constructor arguments, training budget with the benchmark defaults filled in)."""
+    budget = {**BUDGET_DEFAULTS, **{k: config[k] for k in BUDGET_DEFAULTS if k in config}}
+    return {k: v for k, v in config.items() if k not in BUDGET_DEFAULTS}, budget
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a numeric hyperparameter; ``low_open`` excludes ``low`` itself."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        return self.high is None or value <= self.high
+
+    def __str__(self) -> str:
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        return f"{'(' if self.low_open else '['}{low}, {high}]"
+
+
+BUDGET_RANGES: dict[str, Range] = {"max_epochs": Range(1), "early_stop_patience": Range(1)}
+
+
+def _type_error(value: Any, annotation: Any) -> str | None:
+    """Why ``value`` does not fit ``annotation`` (None when it fits); unknown annotations fit."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return None
+    if origin in (typing.Union, types.UnionType):
+        reasons = [_type_error(value, arg) for arg in args]
+        return None if any(r is None for r in reasons) else f"expected {annotation}"
+    if annotation is type(None):
+        return None if value is None else "expected null"
+    if origin is typing.Literal:
+        return None if value in args else f"expected one of {', '.join(map(repr, args))}"
+    if annotation is bool:
+        return None if isinstance(value, bool) else "expected true or false"
+    if annotation is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "expected an integer"
+    if annotation is float:
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "expected a number"
+    if annotation is str:
+        return None if isinstance(value, str) else "expected a string"
+    if origin in (list, tuple) or annotation in (list, tuple):
+        return None if isinstance(value, (list, tuple)) else "expected a list"
+    if origin is dict or annotation is dict:
+        return None if isinstance(value, dict) else "expected a mapping"
+    return None
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    """The constructor's evaluated annotations; one that cannot be evaluated is not checked."""
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # a name only imported for type checking: check the others
+        namespace = vars(inspect.getmodule(cls))
+        hints = {}
+        for name, parameter in inspect.signature(cls.__init__).parameters.items():
+            try:
+                annotation = parameter.annotation
+                hints[name] = eval(annotation, namespace) if isinstance(annotation, str) else annotation
+            except Exception:
+                continue
+        return hints
+
+
+def check_values(cls: type, config: dict[str, Any], *, source: str = "config") -> None:
+    """Refuse values that do not fit the constructor's type annotations or the declared ranges.
+
+    Ranges come from ``cls.param_ranges`` (name -> :class:`Range`, see ``MMBenchMethod``) and
+    :data:`BUDGET_RANGES`; the budget keys must be integers.
+    """
+    hints = _annotations(cls)
+    ranges = {**BUDGET_RANGES, **getattr(cls, "param_ranges", {})}
+    for name, value in config.items():
+        annotation = int if name in BUDGET_DEFAULTS else hints.get(name, inspect.Parameter.empty)
+        reason = _type_error(value, annotation)
+        if reason is None and name in ranges and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not ranges[name].admits(value):
+                reason = f"must lie in {ranges[name]}"
+        if reason is not None:
+            raise ValueError(f"{source}: {cls.__name__} {name}={value!r}: {reason}")

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmbench.config import apply_overrides, constructor_params, load_method_config, resolve_config
+import mmbench
+from mmbench.config import (BUDGET_DEFAULTS, apply_overrides, check_values, constructor_params, load_method_config,
+                            resolve_config, split_budget)
 from mmbench.constants import VALID_MONITOR
 from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule
 from mmbench.data.types import DatasetBundle, SplitData
@@ -26,8 +28,8 @@ from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import regression_metrics
 from mmbench.metrics.reconstruction import reconstruction_metrics
 from mmbench.missing import MaskSet
-from mmbench.plan import RunPlan
-from mmbench.registry import get_method_class
+from mmbench.plan import QUICK_PROFILE, RunPlan
+from mmbench.registry import get_method_class, variant_of
 from mmbench.results.records import MetricRow
 
 
@@ -35,56 +37,111 @@ class UnsupportedSettingError(ValueError):
     """A method cannot be trained under the requested setting or protocol."""
 
 
-@dataclass
-class PreparedRun:
-    """A run with everything resolved, before training: what its key is hashed from."""
+@dataclass(frozen=True)
+class ResolvedRun:
+    """What a run is, before any mask is drawn or anything trains: everything its key is made of."""
 
     plan: RunPlan
+    method_class: type
+    method_config: dict  # the constructor's resolved arguments
+    budget: dict  # max_epochs, early_stop_patience (the runner's, from the method's YAML)
+    data_sha256: str
+
+    def key(self) -> dict:
+        """The run key: identical keys are the same run (see ``mmbench.results.keys``)."""
+        return {**self.plan.key(), "data_sha256": self.data_sha256, "method_config": self.method_config,
+                "budget": self.budget, "mmbench_version": mmbench.__version__,
+                "method_version": str(self.method_class.method_version)}
+
+
+@dataclass
+class PreparedRun:
+    """A resolved run with its data and saved masks: ready to train."""
+
+    resolved: ResolvedRun
     bundle: DatasetBundle
     info: DataInfo
-    method_class: type
-    method_config: dict
     train_mask: MaskSet | None
     valid_masks: dict[str, MaskSet]
     test_masks: dict[str, MaskSet]
+
+    @property
+    def plan(self) -> RunPlan:
+        return self.resolved.plan
 
     @property
     def mask_sha256(self) -> str:
         return combined_sha256([self.train_mask, *self.valid_masks.values(), *self.test_masks.values()])
 
     def key(self) -> dict:
-        return {**self.plan.key(), "data_sha256": self.bundle.source_sha256, "method_config": self.method_config,
-                "mask_sha256": self.mask_sha256}
+        return self.resolved.key()
 
 
-def resolved_method_config(plan: RunPlan) -> tuple[type, dict]:
-    """The method's class and its fully resolved constructor arguments.
+def resolved_method_config(plan: RunPlan) -> tuple[type, dict, dict]:
+    """The method's class, its fully resolved constructor arguments and its training budget.
 
-    Layers, last wins: constructor defaults, ``configs/methods/<name>.yaml``, the class's
-    ``quick_profile`` under ``--profile quick``, then ``--set`` overrides. ``key=value`` applies to
-    every method that takes ``key``; ``<method>.key=value`` to that method only.
+    Layers, last wins: constructor defaults and the benchmark's budget defaults, the YAML of the
+    method (a variant reads its base method's), the class's ``quick_profile`` under ``--profile
+    quick``, ``--set key=value`` (every method that takes ``key``), ``--set <base>.key=value``, a
+    variant's own switches, ``--set <variant>.key=value``; then ``--max-epochs`` / ``--patience``
+    and the quick profile's epoch cap.
     """
     method_class = get_method_class(plan.method)
-    config = load_method_config(plan.method)
+    variant = variant_of(plan.method)
+    base = variant.base if variant else plan.method
+    config = load_method_config(base)
     if plan.options.profile == "quick":
-        config = {**config, **getattr(method_class, "quick_profile", {})}
-    params = constructor_params(method_class)
+        config = {**config, **method_class.quick_profile}
+    config = apply_overrides(config, _overrides_for(plan.options.overrides, base, method_class))
+    if variant is not None:
+        config = {**config, **variant.switches}
+        config = apply_overrides(config, _overrides_for(plan.options.overrides, plan.method, None))
+    constructor_config, budget = split_budget(config)
+    options = plan.options
+    if options.max_epochs is not None:
+        budget["max_epochs"] = options.max_epochs
+    if options.early_stop_patience is not None:
+        budget["early_stop_patience"] = options.early_stop_patience
+    if options.profile == "quick":
+        budget["max_epochs"] = min(budget["max_epochs"], QUICK_PROFILE["max_epochs"])
+    source = f"{plan.method} (configs/methods/{base}.yaml and --set)"
+    check_values(method_class, budget, source=source)
+    resolved = resolve_config(method_class, constructor_config, source=source)
+    _check_schedule(resolved, budget, source)
+    return method_class, resolved, budget
+
+
+def _overrides_for(overrides: tuple[str, ...], name: str, method_class: type | None) -> list[str]:
+    """The ``--set`` values meant for ``name``: ``name.key=v`` and, with a class, generic ``key=v`` it takes."""
     mine = []
-    for override in plan.options.overrides:
+    for override in overrides:
         key = override.split("=", 1)[0].strip()
-        if key.startswith(f"{plan.method}."):
-            mine.append(override[len(plan.method) + 1:])
-        elif key.split(".")[0] in params:
+        if key.startswith(f"{name}."):
+            mine.append(override[len(name) + 1:])
+        elif method_class is not None and "." not in key.split("=")[0] and _takes(method_class, key):
             mine.append(override)
-    return method_class, resolve_config(method_class, apply_overrides(config, mine))
+    return mine
+
+
+def _takes(method_class: type, key: str) -> bool:
+    return key.split(".")[0] in constructor_params(method_class) or key in BUDGET_DEFAULTS
+
+
+def _check_schedule(config: dict, budget: dict, source: str) -> None:
+    """A plateau LR schedule must get its chance before early stopping ends the run."""
+    lr_patience = config.get("lr_patience")
+    can_stop_early = budget["early_stop_patience"] < budget["max_epochs"]
+    if isinstance(lr_patience, int) and can_stop_early and budget["early_stop_patience"] <= lr_patience:
+        raise ValueError(f"{source}: early_stop_patience={budget['early_stop_patience']} must exceed "
+                         f"lr_patience={lr_patience}, or the learning rate is never lowered before the run stops")
 
 
 def check_overrides_apply(plans: list[RunPlan]) -> None:
     """A ``--set`` that no method of the sweep takes is a typo: refuse it instead of ignoring it."""
     for override in plans[0].options.overrides if plans else ():
         key = override.split("=", 1)[0].strip()
-        takers = [p.method for p in plans if key.startswith(f"{p.method}.")
-                  or key.split(".")[0] in constructor_params(get_method_class(p.method))]
+        takers = [p.method for p in plans if key.startswith(f"{p.method}.") or _takes(get_method_class(p.method), key)
+                  or (variant_of(p.method) is not None and key.startswith(f"{variant_of(p.method).base}."))]
         if not takers:
             raise ValueError(f"--set {override!r}: no method of this sweep ({', '.join(sorted({p.method for p in plans}))})"
                              f" has the key {key!r}; see configs/methods/<name>.yaml for the keys")
@@ -107,13 +164,21 @@ def check_protocol_applies(protocol: str, bundle: DatasetBundle) -> None:
             f"(seq lens {bundle.seq_lens()}); use --protocol fixed or random for it")
 
 
-def prepare(plan: RunPlan, bundle: DatasetBundle, info: DataInfo, masks_dir: Path) -> PreparedRun:
+def resolve(plan: RunPlan, bundle: DatasetBundle) -> ResolvedRun:
+    """Check the run can be done and resolve what it is; cheap, draws no mask, trains nothing."""
     check_supported(plan)
     check_protocol_applies(plan.protocol, bundle)
-    method_class, method_config = resolved_method_config(plan)
+    method_class, method_config, budget = resolved_method_config(plan)
+    return ResolvedRun(plan, method_class, method_config, budget, bundle.source_sha256)
+
+
+def prepare(resolved: ResolvedRun, bundle: DatasetBundle, info: DataInfo, masks_dir: Path) -> PreparedRun:
+    """Load (or draw once and save) the run's masks and give the method the data facts of its setting."""
+    plan = resolved.plan
     train_mask, valid, test = run_masks(masks_dir, plan.dataset, bundle.splits, plan.protocol, plan.condition,
                                         plan.seed, plan.train_setting)
-    return PreparedRun(plan, bundle, info, method_class, method_config, train_mask, valid, test)
+    info = info.for_run(bundle.splits["train"], plan.train_setting, train_mask)
+    return PreparedRun(resolved, bundle, info, train_mask, valid, test)
 
 
 def configure_determinism(seed: int) -> None:
@@ -141,18 +206,21 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
     configure_determinism(plan.seed)
     selection_split = "test" if plan.selection == "test-oracle" else "valid"
     selection_masks = prepared.test_masks if selection_split == "test" else prepared.valid_masks
-    batch_size = int(prepared.method_config.get("batch_size", 32))
+    resolved = prepared.resolved
+    batch_size = int(resolved.method_config.get("batch_size", 32))
     datamodule = MissingModalityDataModule(
         prepared.bundle, train_mask=prepared.train_mask, valid_masks=selection_masks,
         test_masks=prepared.test_masks, train_setting=plan.train_setting, batch_size=batch_size, seed=plan.seed,
         selection_split=selection_split)
-    model = prepared.method_class(data=prepared.info, **prepared.method_config)
+    model = resolved.method_class(data=prepared.info, **resolved.method_config)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
                                                      monitor=VALID_MONITOR, mode="min", save_top_k=1)
     trainer = L.Trainer(
-        max_epochs=options.max_epochs, accelerator=options.accelerator, devices=options.devices,
+        max_epochs=resolved.budget["max_epochs"], accelerator=options.accelerator, devices=options.devices,
         logger=make_logger(options.logger, run_dir, group), deterministic="warn",
-        callbacks=[checkpoint, L.pytorch.callbacks.EarlyStopping(VALID_MONITOR, patience=options.early_stop_patience)],
+        callbacks=[checkpoint, L.pytorch.callbacks.EarlyStopping(VALID_MONITOR,
+                                                                 patience=resolved.budget["early_stop_patience"]),
+                   L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch")],
         enable_progress_bar=sys.stderr.isatty(), enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1)
     if getattr(model, "trainable", True):

@@ -9,14 +9,20 @@ evaluates the selected checkpoint through :meth:`predict_step`.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
 from torch import Tensor
 
+from mmbench.config import Range
 from mmbench.constants import TRAIN_SETTINGS, VALID_MONITOR
 from mmbench.data.datamodule import DataInfo
+
+
+#: Plateau patience of the LR schedule where a method's paper is silent (below the early-stopping
+#: default of ``config.BUDGET_DEFAULTS``, so the LR is lowered before a run stops).
+DEFAULT_LR_PATIENCE = 5
 
 
 class MMBenchMethod(L.LightningModule):
@@ -25,11 +31,22 @@ class MMBenchMethod(L.LightningModule):
     Class attributes:
         supported_train_settings: the training settings (``complete``, ``same``, ``incomplete``)
             the method can be trained under; the runner refuses the others before training.
+            The run's setting reaches the method as ``self.data_info.train_setting``.
         trainable: False for methods with nothing to fit (the ``mean`` floor).
+        method_version: part of every run key; bump it when the method's numbers change by
+            design, so finished runs of the older version are re-run and left out of tables.
+        quick_profile: constructor values ``--profile quick`` overlays on the YAML.
+        param_ranges: allowed values of numeric constructor arguments, checked with the type
+            annotations when a sweep is planned (``--set batch_size=-1`` is refused there).
     """
 
-    supported_train_settings: tuple[str, ...] = TRAIN_SETTINGS
-    trainable: bool = True
+    supported_train_settings: ClassVar[tuple[str, ...]] = TRAIN_SETTINGS
+    trainable: ClassVar[bool] = True
+    method_version: ClassVar[str] = "1"
+    quick_profile: ClassVar[dict[str, Any]] = {}
+    param_ranges: ClassVar[dict[str, Range]] = {
+        "batch_size": Range(1), "lr": Range(0, low_open=True), "weight_decay": Range(0), "lr_patience": Range(0),
+        "dropout": Range(0, 1), "gradient_clip": Range(0), "hidden_dim": Range(1)}
 
     def __init__(self, data: DataInfo):
         super().__init__()
@@ -83,7 +100,7 @@ class MMBenchMethod(L.LightningModule):
         optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.get("lr", 1e-3),
                                      weight_decay=self.hparams.get("weight_decay", 0.0))
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=0.5, patience=self.hparams.get("lr_patience", 10))
+            optimizer, mode="min", factor=0.5, patience=self.hparams.get("lr_patience", DEFAULT_LR_PATIENCE))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": VALID_MONITOR, "interval": "epoch"}}
 

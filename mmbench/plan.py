@@ -13,6 +13,8 @@ from mmbench.constants import (DEFAULT_SEEDS, DEFAULT_TRAIN_SETTING, FRAME_RATES
 
 #: ``--profile quick``: a run of every method that finishes in minutes on 2 CPU cores.
 QUICK_PROFILE = {"n_seeds": 1, "protocols": ("fixed",), "max_epochs": 3, "limit": 512}
+#: The rates a protocol's conditions may take (a condition names its rate with one decimal).
+RATE_GRIDS: dict[str, tuple[str, ...]] = {"random": RANDOM_RATES, "frame": FRAME_RATES}
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,8 @@ class SweepOptions:
     seeds: tuple[int, ...] = DEFAULT_SEEDS
     train_setting: str | None = None  # None: the protocol's default
     selection: str = "valid"
-    max_epochs: int = 30
-    early_stop_patience: int = 8
+    max_epochs: int | None = None  # None: the method's budget from its YAML (see config.BUDGET_DEFAULTS)
+    early_stop_patience: int | None = None  # None: likewise
     limit: float | None = None  # count (>= 1) or fraction (< 1) of samples per split
     profile: str = "paper"
     results_dir: Path = Path("runs")
@@ -49,15 +51,28 @@ class SweepOptions:
                              f"choose from {', '.join(TRAIN_SETTINGS)}")
         if self.selection not in SELECTIONS:
             raise ValueError(f"unknown selection {self.selection!r}; choose from {', '.join(SELECTIONS)}")
+        if self.limit is not None and not (self.limit > 0 and (self.limit < 1 or float(self.limit).is_integer())):
+            raise ValueError(f"--limit {self.limit:g}: give a count of samples per split (an integer >= 1) "
+                             "or a fraction in (0, 1)")
+        for name, value in (("--max-epochs", self.max_epochs), ("--patience", self.early_stop_patience)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} {value}: must be at least 1 (a run with no training is no result)")
+        if not self.seeds:
+            raise ValueError("--seeds: give at least one seed")
+        if self.rates is not None:
+            for protocol in self.protocols:
+                if protocol != "fixed":
+                    protocol_conditions(protocol, self.rates)  # refuses a rate the protocol cannot hold
 
     def with_profile(self) -> "SweepOptions":
         """Apply ``--profile quick`` limits on top of the given options."""
         if self.profile != "quick":
             return self
         limit = QUICK_PROFILE["limit"] if self.limit is None else min(self.limit, QUICK_PROFILE["limit"])
+        epochs = QUICK_PROFILE["max_epochs"] if self.max_epochs is None else min(self.max_epochs,
+                                                                                  QUICK_PROFILE["max_epochs"])
         return replace(self, seeds=self.seeds[:QUICK_PROFILE["n_seeds"]], protocols=QUICK_PROFILE["protocols"],
-                       limit=limit,
-                       max_epochs=min(self.max_epochs, QUICK_PROFILE["max_epochs"]))
+                       limit=limit, max_epochs=epochs)
 
 
 @dataclass(frozen=True)
@@ -79,24 +94,41 @@ class RunPlan:
                 f"{self.train_setting} | seed {self.seed}")
 
     def key(self) -> dict:
-        """What identifies the run before data and masks are hashed (the runner adds those)."""
+        """What identifies the run before the method's config and the data are resolved (see execute)."""
         values = asdict(self)
         values.pop("options")
         options = self.options
-        values.update(max_epochs=options.max_epochs, early_stop_patience=options.early_stop_patience,
-                      limit=options.limit, data_variant=options.data_variant, synth_size=options.synth_size,
+        values.update(limit=options.limit, data_variant=options.data_variant, synth_size=options.synth_size,
                       profile=options.profile)
         return values
 
 
 def protocol_conditions(protocol: str, rates: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The training conditions of a protocol: ("all",) for fixed, else the rate grid."""
+    """The training conditions of a protocol: ("all",) for fixed, else the rate grid or ``rates``."""
     if protocol == "fixed":
         return ("all",)
-    grid = RANDOM_RATES if protocol == "random" else FRAME_RATES
     if rates is None:
-        return grid
-    return tuple(f"{float(r):.1f}" for r in rates)
+        return RATE_GRIDS[protocol]
+    return tuple(dict.fromkeys(rate_condition(protocol, r) for r in rates))
+
+
+def rate_condition(protocol: str, rate: str | float) -> str:
+    """A rate as its condition id (``"0.3"``), refusing one the condition format cannot hold.
+
+    Example:
+        >>> rate_condition("random", "0.30")
+        '0.3'
+    """
+    grid = RATE_GRIDS[protocol]
+    try:
+        value = float(rate)
+    except ValueError:
+        raise ValueError(f"--rates: {rate!r} is not a number; {protocol} takes {grid[0]}..{grid[-1]}") from None
+    text = f"{value:.1f}"
+    if abs(value - float(text)) > 1e-9 or text not in grid:
+        raise ValueError(f"--rates: {protocol} conditions are the rates {grid[0]}, {grid[1]}, .., {grid[-1]} "
+                         f"(one decimal); {rate!r} is not one of them")
+    return text
 
 
 def expand(options: SweepOptions) -> list[RunPlan]:

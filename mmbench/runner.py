@@ -1,16 +1,21 @@
-"""Run a sweep: expand it, skip finished runs, execute the rest, record every outcome.
+"""Run a sweep: resolve and check every run, skip finished ones, execute the rest, record every outcome.
 
-Resumable: a run whose key (its resolved config, data and mask hashes) is already finished in the
-store is not run again, so an interrupted sweep continues where it stopped. A run that raises is
-recorded as failed with its traceback and the sweep goes on. Each run is saved in one transaction,
-so Ctrl-C leaves the store consistent (the interrupted run is marked ``interrupted``).
+Resumable: a run whose key (:mod:`mmbench.results.keys`: resolved config, data hash, code versions,
+seed) is already finished in the store is not run again, so an interrupted sweep continues where it
+stopped; a run finished by an older version is re-run. A run is claimed in the store before it
+trains, so two sweeps started at once never train the same run twice. A run that raises is recorded
+as failed with its traceback and the sweep goes on. Each run is saved in one transaction, so Ctrl-C
+(or a kill) leaves the store consistent: the run is marked ``interrupted`` (by the next sweep, after
+a kill) and its partial artifacts are removed.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
+import shutil
 import subprocess
+import threading
 import time
 import traceback
 import uuid
@@ -21,15 +26,13 @@ import torch
 from tqdm.auto import tqdm
 
 import mmbench
-from mmbench.config import config_hash
-from mmbench.data.loading import check_available, load_dataset
-from mmbench.data.registry import get_spec
-from mmbench.data.types import DatasetBundle
 from mmbench.data.datamodule import DataInfo
-from mmbench.execute import (PreparedRun, check_overrides_apply, check_protocol_applies, check_supported,
-                             limit_bundle, prepare, train_and_evaluate)
-from mmbench.plan import RunPlan, SweepOptions, expand
+from mmbench.data.loading import check_available, load_dataset
+from mmbench.data.types import DatasetBundle
+from mmbench.execute import ResolvedRun, check_overrides_apply, limit_bundle, prepare, resolve, train_and_evaluate
+from mmbench.plan import SweepOptions, expand
 from mmbench.results import ResultStore, RunRecord
+from mmbench.results.keys import config_id, key_hash, slot_id
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 class SweepSummary:
     finished: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # another live process was training them
     failed: list[str] = field(default_factory=list)
 
 
@@ -79,51 +83,81 @@ class Runner:
             self._infos[dataset] = DataInfo.from_bundle(self.bundle(dataset))
         return self._infos[dataset]
 
-    def run(self) -> SweepSummary:
-        # Fail before any training when a dataset's files are absent.
+    def resolve(self) -> list[ResolvedRun]:
+        """Every run of the sweep, resolved and checked before anything trains.
+
+        A dataset whose files are absent, a typo in ``--set``, a value outside its type or range, an
+        unsupported setting or protocol: each stops the sweep here with one message, and nothing is
+        stored.
+        """
         for dataset in self.options.datasets:
             check_available(dataset, data_dir=self.options.data_dir, variant=self.options.data_variant)
         plans = expand(self.options)
-        check_overrides_apply(plans)  # a typo or an impossible combination stops the sweep before training
-        for plan in plans:
-            check_supported(plan)
-        for dataset in self.options.datasets:
-            for protocol in self.options.protocols:
-                check_protocol_applies(protocol, self.bundle(dataset))
+        check_overrides_apply(plans)
+        return [resolve(plan, self.bundle(plan.dataset)) for plan in plans]
+
+    def dry_run(self) -> list[dict]:
+        """What ``run`` would do, one entry per run, with its status in the store; trains nothing."""
+        finished = self.store.finished_keys()
+        finished_slots = {slot_id(key) for key in finished.values()}
+        entries = []
+        for resolved in self.resolve():
+            key, plan = resolved.key(), resolved.plan
+            status = ("finished" if key_hash(key) in finished else
+                      "stale" if slot_id(key) in finished_slots else "new")
+            entries.append({"dataset": plan.dataset, "method": plan.method, "protocol": plan.protocol,
+                            "condition": plan.condition, "seed": plan.seed, "train_setting": plan.train_setting,
+                            "selection": plan.selection, "config": resolved.method_config,
+                            "budget": resolved.budget, "config_id": config_id(key), "status": status})
+        return entries
+
+    def run(self) -> SweepSummary:
+        runs = self.resolve()
+        reaped = self.store.reap_abandoned()
+        if reaped:
+            log.warning("%d run(s) left by a killed process marked interrupted: %s", len(reaped), ", ".join(reaped))
         summary = SweepSummary()
-        with tqdm(plans, desc="mmbench sweep", unit="run", disable=None) as progress:
-            for plan in progress:
-                progress.set_postfix_str(plan.label)
-                outcome = self.run_one(plan)
-                getattr(summary, outcome).append(plan.label)
+        with _Heartbeat(self.store), tqdm(runs, desc="mmbench sweep", unit="run", disable=None) as progress:
+            for resolved in progress:
+                progress.set_postfix_str(resolved.plan.label)
+                outcome = self.run_one(resolved)
+                getattr(summary, outcome).append(resolved.plan.label)
         return summary
 
-    def run_one(self, plan: RunPlan) -> str:
-        """Run ``plan`` unless finished already; return "finished", "skipped" or "failed"."""
+    def run_one(self, resolved: ResolvedRun) -> str:
+        """Run ``resolved`` unless finished already or held by another live process.
+
+        Returns "finished", "skipped", "held" or "failed".
+        """
         started, clock = _now(), time.monotonic()
-        record = None
+        key = resolved.key()
+        digest = key_hash(key)
+        run_id = f"{digest[:12]}-{uuid.uuid4().hex[:6]}"
+        claim = self.store.claim(digest, run_id)
+        if claim != "claimed":
+            return "skipped" if claim == "finished" else "held"
+        plan = resolved.plan
+        record = self._record(resolved, key, digest, run_id, started)
         try:
-            prepared = prepare(plan, self.bundle(plan.dataset), self.data_info(plan.dataset), self.masks_dir)
-            key_hash = config_hash(prepared.key())
-            if self.store.is_finished(key_hash):
-                return "skipped"
-            record = self._record(prepared, key_hash, started)
+            self.store.save(record)  # the row exists before its folder: no orphan folder after a kill
+            prepared = prepare(resolved, self.bundle(plan.dataset), self.data_info(plan.dataset), self.masks_dir)
+            record.mask_sha256 = prepared.mask_sha256
             run_dir = Path(record.artifacts_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "config.json").write_text(json.dumps(prepared.key(), indent=2, sort_keys=True, default=str))
+            (run_dir / "config.json").write_text(json.dumps(key, indent=2, sort_keys=True, default=str))
             record.metrics, record.n_test = train_and_evaluate(prepared, run_dir, self.group)
-            record.status = "finished"
         except KeyboardInterrupt:
-            if record is not None:
-                self._close(record, clock, "interrupted", "interrupted by the user (Ctrl-C)")
+            shutil.rmtree(record.artifacts_dir, ignore_errors=True)  # a partial run keeps no artifacts
+            record.artifacts_dir = ""
+            self._close(record, clock, "interrupted", "interrupted by the user (Ctrl-C)")
             raise
         except Exception:  # a failing run must not stop the sweep
             error = traceback.format_exc()
             log.error("run failed: %s\n%s", plan.label, error)
-            if record is None:
-                record = self._failed_before_start(plan, started)
             self._close(record, clock, "failed", error)
             return "failed"
+        finally:
+            self.store.release(digest)
         self._close(record, clock, "finished", None)
         return "finished"
 
@@ -132,26 +166,39 @@ class Runner:
         record.ended_at, record.duration_s = _now(), time.monotonic() - clock
         self.store.save(record)
 
-    def _record(self, prepared: PreparedRun, key_hash: str, started: str) -> RunRecord:
-        plan = prepared.plan
-        run_id = f"{key_hash[:12]}-{uuid.uuid4().hex[:6]}"
+    def _record(self, resolved: ResolvedRun, key: dict, digest: str, run_id: str, started: str) -> RunRecord:
+        plan = resolved.plan
+        bundle = self.bundle(plan.dataset)
         device = "cuda" if torch.cuda.is_available() and self.options.accelerator in ("auto", "gpu", "cuda") \
             else "cpu"
         return RunRecord(
-            run_id=run_id, config_hash=key_hash, dataset=plan.dataset, data_sha256=prepared.bundle.source_sha256,
+            run_id=run_id, config_hash=digest, dataset=plan.dataset, data_sha256=bundle.source_sha256,
             method=plan.method, protocol=plan.protocol, condition=plan.condition, train_setting=plan.train_setting,
-            selection=plan.selection, seed=plan.seed, mask_sha256=prepared.mask_sha256, status="running",
-            started_at=started, synthetic=prepared.bundle.is_synthetic, package_version=mmbench.__version__,
-            git_commit=self._commit, config=prepared.key(), device=device,
+            selection=plan.selection, seed=plan.seed, mask_sha256="", status="running",
+            started_at=started, synthetic=bundle.is_synthetic, package_version=mmbench.__version__,
+            git_commit=self._commit, config=key, device=device, config_id=config_id(key),
+            data_quality=dict(getattr(bundle, "quality", {}) or {}),
             artifacts_dir=str(Path(self.options.results_dir) / "runs" / run_id))
 
-    def _failed_before_start(self, plan: RunPlan, started: str) -> RunRecord:
-        """A run that failed while preparing (bad config, unsupported setting) is recorded too."""
-        key = plan.key()
-        run_id = f"{config_hash(key)[:12]}-{uuid.uuid4().hex[:6]}"
-        return RunRecord(
-            run_id=run_id, config_hash=config_hash(key), dataset=plan.dataset, data_sha256="", method=plan.method,
-            protocol=plan.protocol, condition=plan.condition, train_setting=plan.train_setting,
-            selection=plan.selection, seed=plan.seed, mask_sha256="", status="failed", started_at=started,
-            synthetic=get_spec(plan.dataset).provenance != "real", package_version=mmbench.__version__,
-            git_commit=self._commit, config=key)
+
+class _Heartbeat:
+    """Renews this process's claims in the store while a sweep runs (a dead process's claims expire)."""
+
+    def __init__(self, store: ResultStore, every_s: float = 60.0):
+        self.store, self.every_s = store, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="mmbench-claims", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.store.renew_claims()
+            except Exception as error:  # a busy store must not kill the sweep; the next beat retries
+                log.warning("could not renew run claims: %s", error)
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()

@@ -11,7 +11,7 @@ features, as reconstruction targets only. Evaluation batches never carry them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightning as L
 import numpy as np
@@ -20,9 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmbench.constants import MODALITIES, MODALITY_FIELDS
 from mmbench.data.types import DatasetBundle, SplitData
-from mmbench.missing import MaskSet, mask_text_bert
-
-UNK_TOKEN_ID = 100
+from mmbench.missing import MaskSet, mask_text_bert, mask_transcript
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,19 @@ class DataInfo:
     provenance: str
     #: modality letter -> (mean (D,), std (D,)) over the valid time steps of the training split,
     #: for methods that standardise their inputs (real features such as openSMILE span decades).
+    #: Under ``incomplete`` only the observed training values count (see :meth:`for_run`).
     feature_stats: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    #: The run's training setting (``complete``, ``same``, ``incomplete``): methods read it here,
+    #: never guess it from batch keys.
+    train_setting: str = "complete"
+
+    def for_run(self, train: SplitData, train_setting: str, train_mask: MaskSet | None) -> "DataInfo":
+        """These facts as one run may know them: its setting, and under ``incomplete`` statistics of
+        the observed training values only (a removed feature is never available in any form)."""
+        stats = self.feature_stats
+        if train_setting == "incomplete" and train_mask is not None:
+            stats = training_feature_stats(train, mask=train_mask)
+        return replace(self, train_setting=train_setting, feature_stats=stats)
 
     @classmethod
     def from_bundle(cls, bundle: DatasetBundle) -> "DataInfo":
@@ -52,17 +62,27 @@ class DataInfo:
         )
 
 
-def training_feature_stats(train: SplitData, chunk: int = 1024) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per-feature mean and std over valid time steps, streamed in chunks (memory-mapped caches)."""
+def training_feature_stats(train: SplitData, chunk: int = 1024,
+                           mask: MaskSet | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-feature mean and std over valid time steps, streamed in chunks (memory-mapped caches).
+
+    With ``mask``, only the steps it leaves observed count (removed modalities and dropped frames).
+    """
     stats = {}
-    for modality in MODALITIES:
+    rows = mask.rows(train.ids) if mask is not None else None
+    for position, modality in enumerate(MODALITIES):
         features, lengths = train.features[modality], train.lengths[modality]
         total = np.zeros(features.shape[2]); squares = np.zeros(features.shape[2]); count = 0
         for start in range(0, len(features), chunk):
             block = np.asarray(features[start:start + chunk], dtype=np.float64)
             valid = np.arange(block.shape[1])[None, :] < np.asarray(lengths[start:start + chunk])[:, None]
-            rows = block[valid]  # (steps, D)
-            total += rows.sum(0); squares += (rows ** 2).sum(0); count += len(rows)
+            if rows is not None:
+                chunk_rows = rows[start:start + chunk]
+                valid &= mask.available[chunk_rows, position][:, None]
+                if mask.frames is not None:
+                    valid &= mask.frames[modality][chunk_rows]
+            steps = block[valid]  # (steps, D)
+            total += steps.sum(0); squares += (steps ** 2).sum(0); count += len(steps)
         mean = total / max(count, 1)
         std = np.sqrt(np.maximum(squares / max(count, 1) - mean ** 2, 0.0))
         stats[modality] = (mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32))
@@ -109,7 +129,7 @@ class MaskedSplit(Dataset):
             if self.with_targets:
                 batch[f"full_{field}"] = full
         if split.raw_text is not None:
-            batch["raw_text"] = [split.raw_text[i] if available[row, 0] else "" for row, i in enumerate(index)]
+            batch["raw_text"] = [self._transcript(i, row, available[row, 0]) for row, i in enumerate(index)]
         if split.text_bert is not None:
             bert = np.array(split.text_bert[index], dtype=np.int64)
             if self.mask is not None and self.mask.frames is not None:
@@ -117,6 +137,17 @@ class MaskedSplit(Dataset):
             bert[~available[:, 0]] = 0  # language removed: no token ids either
             batch["text_bert"] = torch.from_numpy(bert)
         return batch
+
+
+    def _transcript(self, index: int, row: int, language_available: bool) -> str:
+        """The transcript as the mask leaves it: empty without language, dropped steps' words removed."""
+        if not language_available:
+            return ""
+        text = self.split.raw_text[index]
+        if self.mask is None or self.mask.frames is None:
+            return text
+        return mask_transcript(text, self.mask.frames["L"][self.mask_rows[index]],
+                               int(self.split.lengths["L"][index]))
 
 
 class MissingModalityDataModule(L.LightningDataModule):

@@ -7,7 +7,7 @@
 
 Definitions and worked examples: docs/protocols.md.
 """
-from mmbench.missing.apply import UNK_ID, apply_mask, mask_text_bert
+from mmbench.missing.apply import UNK_ID, apply_mask, mask_text_bert, mask_transcript
 from mmbench.missing.maskset import MaskSet
 from mmbench.missing.protocols import (
     fixed_available,
@@ -22,4 +22,4 @@ from mmbench.missing.protocols import (
 )
 
 __all__ = ["UNK_ID", "MaskSet", "apply_mask", "fixed_available", "frame_drop_rate", "frame_keep", "make_mask_set",
-           "mask_seed", "mask_text_bert", "mixed_available", "parse_rate", "random_available", "two_missing_fraction"]
+           "mask_seed", "mask_text_bert", "mask_transcript", "mixed_available", "parse_rate", "random_available", "two_missing_fraction"]

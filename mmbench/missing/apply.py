@@ -103,3 +103,22 @@ def mask_text_bert(text_bert, frames_L):
     out = ids.copy()
     out[:, 0][drop] = UNK_ID
     return torch.from_numpy(out).to(text_bert.device) if is_torch else out
+
+
+def mask_transcript(text: str, keep_L, length: int) -> str:
+    """A transcript with the words of dropped language steps removed (the ``frame`` protocol).
+
+    Word ``j`` of ``n`` belongs to step ``floor(j * length / n)`` of the ``length`` valid language
+    steps: one word per step when they are as many (word-aligned features), spread evenly otherwise.
+    A planner that reads the transcript then reads only the words whose features survived.
+
+    Example:
+        >>> mask_transcript("not bad at all", np.array([True, False, True, True]), 4)
+        'not at all'
+    """
+    words = text.split()
+    if not words or length <= 0:
+        return text
+    keep = _numpy(keep_L).astype(bool)
+    steps = (np.arange(len(words)) * length) // len(words)
+    return " ".join(w for w, step in zip(words, steps) if keep[step])

@@ -19,8 +19,9 @@ PLAIN_METRICS = ("mae", "corr")
 MMSA_METRICS = ["acc2_has0/non0", "f1_has0/non0", "acc7", "mae", "corr"]
 HEADERS = {"acc2_has0/non0": "ACC2 (Has0/Non0)", "f1_has0/non0": "F1 (Has0/Non0)", "acc2_has0": "ACC2 (Has0)", "acc2_non0": "ACC2 (Non0)", "f1_has0": "F1 (Has0)", "f1_non0": "F1 (Non0)",
            "acc7": "ACC7", "acc5": "ACC5", "acc3": "ACC3", "acc2": "ACC2", "f1": "F1", "mae": "MAE", "corr": "Corr"}
-JSON_KEYS = ["dataset", "method", "protocol", "condition", "train_setting", "selection", "metric", "mean", "std",
-             "n_seeds", "n_failed", "synthetic", "achieved_rate"]
+JSON_KEYS = ["dataset", "method", "label", "config_id", "protocol", "condition", "train_condition", "train_setting",
+             "selection", "metric", "mean", "std", "n_seeds", "n_failed", "n_superseded", "n_stale", "synthetic",
+             "achieved_rate", "data_quality"]
 
 
 def default_metrics(dataset: str) -> list[str]:
@@ -50,8 +51,20 @@ def table_title(rows: pd.DataFrame, dataset: str, protocol: str, train_setting: 
     n_test = int(rows["n_test"].max()) if "n_test" in rows and rows["n_test"].notna().any() else "?"
     n_seeds = sorted(set(rows["n_seeds"].astype(int)))
     oracle = " — TEST-ORACLE selection (checkpoint chosen on the test set)" if selection == "test-oracle" else ""
+    notes = _count_note(rows, "n_superseded", "repeated run(s) of one key and seed: only the newest counted")
+    notes += _count_note(rows, "n_stale", "run(s) of an older code version left out")
+    quality = sorted({q for q in rows.get("data_quality", pd.Series(dtype=object)).dropna() if q})
+    if quality:
+        notes += f"; DATA QUALITY: {' | '.join(quality)}"
     return (f"{dataset}{tag}: {protocol} protocol, train setting {train_setting}, test N = {n_test}, "
-            f"seeds per cell = {'/'.join(map(str, n_seeds))}{oracle}")
+            f"seeds per cell = {'/'.join(map(str, n_seeds))}{oracle}{notes}")
+
+
+def _count_note(rows: pd.DataFrame, column: str, text: str) -> str:
+    if column not in rows:
+        return ""
+    total = int(rows.drop_duplicates(["config_id", "train_condition"])[column].sum())
+    return f"; {total} {text}" if total else ""
 
 
 def with_cells(rows: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
@@ -60,7 +73,7 @@ def with_cells(rows: pd.DataFrame, style: str = "plain") -> pd.DataFrame:
     rows["cell"] = [format_cell(r.metric, r.mean, r.std) for r in rows.itertuples()]
     if style != "mmsa":
         return rows
-    keys = ["dataset", "method", "protocol", "condition", "train_setting", "selection"]
+    keys = ["dataset", "method", "protocol", "condition", "train_setting", "selection", "config_id"]
     paired = []
     for stem in ("acc2", "f1"):
         has0, non0 = rows[rows["metric"] == f"{stem}_has0"], rows[rows["metric"] == f"{stem}_non0"]
@@ -86,10 +99,11 @@ def build_tables(rows: pd.DataFrame, metrics: list[str] | None = None,
         conditions = _condition_order(protocol, group["condition"])
         present = set(zip(group["condition"], group["metric"]))
         columns = [(c, m) for c in conditions for m in wanted if (c, m) in present]
-        table = pd.DataFrame(index=sorted(group["method"].unique()),
+        labels = group["label"] if "label" in group else group["method"]
+        table = pd.DataFrame(index=sorted(labels.unique()),
                              columns=[f"{c} {HEADERS.get(m, m)}" for c, m in columns], dtype=object)
-        for row in group.itertuples():
-            table.loc[row.method, f"{row.condition} {HEADERS.get(row.metric, row.metric)}"] = row.cell
+        for label, row in zip(labels, group.itertuples()):
+            table.loc[label, f"{row.condition} {HEADERS.get(row.metric, row.metric)}"] = row.cell
         table = table.fillna("—")
         table.index.name = "method"
         tables.append((table_title(group, dataset, protocol, setting, selection), table))
@@ -103,6 +117,8 @@ def render(rows: pd.DataFrame, fmt: str, metrics: list[str] | None = None, style
                                                                       None).to_dict("records")
         for record in records:
             record["synthetic"] = bool(record["synthetic"])
+            if isinstance(record.get("data_quality"), str):
+                record["data_quality"] = json.loads(record["data_quality"])
         return json.dumps(records, indent=1)
     if rows.empty:
         return "no finished runs in this store for the chosen filters"

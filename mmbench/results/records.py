@@ -31,7 +31,7 @@ class RunRecord:
     selection: str
     seed: int
     mask_sha256: str  # digest over every mask set of the run (train, valid, test), see runner
-    status: str  # "running", "finished", "failed"
+    status: str  # "running", "finished", "failed", "interrupted"
     started_at: str
     synthetic: bool
     package_version: str
@@ -43,6 +43,8 @@ class RunRecord:
     artifacts_dir: str = ""
     device: str = ""
     n_test: int = 0
+    config_id: str = ""  # the configuration without the seed (mmbench.results.keys.config_id)
+    data_quality: dict = field(default_factory=dict)  # the data's quality findings (NaNs replaced, ...)
     metrics: list[MetricRow] = field(default_factory=list)
 
     def row(self) -> dict:

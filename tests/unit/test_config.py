@@ -1,6 +1,7 @@
 import pytest
 
-from mmbench.config import apply_overrides, config_hash, resolve_config, validate_config
+from mmbench.config import apply_overrides, resolve_config, validate_config
+from mmbench.results.keys import key_hash as config_hash
 from mmbench.reference import Fusion
 
 
