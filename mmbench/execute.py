@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightning as L
@@ -322,5 +322,4 @@ def limit_bundle(bundle: DatasetBundle, limit: float | None) -> DatasetBundle:
         keep = min(n, int(limit) if limit >= 1 else max(1, int(round(limit * n))))
         index = np.sort(np.random.default_rng(0).permutation(n)[:keep])
         splits[name] = split.subset(index)
-    return DatasetBundle(bundle.name, splits, bundle.provenance, bundle.source_sha256, bundle.source,
-                         bundle.label_range, bundle.language)
+    return replace(bundle, splits=splits)  # keeps provenance, hashes and the data's quality findings

@@ -35,7 +35,7 @@ class Fusion(MMBenchMethod):
 
     def __init__(self, data: DataInfo, hidden_dim: int = 64, dropout: float = 0.1,
                  modality_dropout: float = 0.3, lr: float = 1e-3, weight_decay: float = 0.0,
-                 lr_patience: int = 10, batch_size: int = 32):
+                 lr_patience: int = 5, batch_size: int = 32):
         super().__init__(data)
         self.save_hyperparameters(ignore=["data"])
         self.standardizers = nn.ModuleList(FeatureStandardizer(*data.feature_stats[m]) for m in MODALITIES)

@@ -3,13 +3,16 @@
 The first load of a feature file unpickles it (restricted), parses it split by split and writes each
 array as a ``.npy`` file under ``<cache_dir>/features/<sha256>-v<version>/``; later loads open those with
 ``np.load(mmap_mode="r")`` and take seconds, with the data left in the page cache rather than copied
-into the process. The entry is written in a temporary folder and renamed into place last, so a killed
+into the process. What parsing repaired (NaN features set to 0, clipped lengths) is recorded in the
+entry, so every later load carries the same ``bundle.quality`` and repeats the warning in one line.
+The entry is written in a temporary folder and renamed into place last, so a killed
 conversion leaves no half cache. The file's sha256 is memoised in a small JSON (path, size, mtime) so a
 later load does not rehash several GB.
 
 Layout of one entry::
 
-    meta.json                         source path, sha256, format, per-split sample counts and contents
+    meta.json                         source path, sha256, format, per-split sample counts and contents,
+                                      quality (what parsing repaired: the bundle's ``quality``)
     <split>/features_<M>.npy          (N, T, D) float32, M in L, V, A
     <split>/lengths_<M>.npy           (N,) int64
     <split>/labels.npy, ids.npy       (N,) float32, (N,) unicode (no pickled objects anywhere)
@@ -31,13 +34,15 @@ from pathlib import Path
 import numpy as np
 
 from mmbench.constants import MODALITIES, SPLITS
-from mmbench.data.formats import DataFormatWarning, detect_format, make_bundle, parse_split, read_feature_file
+from mmbench.data.formats import (DataFormatWarning, detect_format, gather_quality, make_bundle, parse_split,
+                                  read_feature_file)
 from mmbench.data.registry import DatasetSpec
 from mmbench.data.safe_pickle import safe_load
-from mmbench.data.types import DatasetBundle, SplitData
+from mmbench.data.types import DatasetBundle, SplitData, quality_summary
 
 #: Bump when the entry layout or the parsing changes: old entries are then ignored, not misread.
-CACHE_VERSION = 1
+#: 2: meta.json records the parse-time repairs (``quality``); a v1 entry would read as clean.
+CACHE_VERSION = 2
 _HASH_CHUNK = 8 * 1024 * 1024
 _STALE_TMP_SECONDS = 24 * 3600
 
@@ -126,9 +131,12 @@ def _convert(path: Path, entry: Path, sha256: str, tmp: Path) -> None:
     raw = safe_load(path, encoding="latin1")
     fmt = detect_format(raw, path)
     meta = {"version": CACHE_VERSION, "source": str(path), "sha256": sha256, "format": fmt, "splits": {}}
+    findings = {}
     for split in SPLITS:
-        meta["splits"][split] = _save_split(parse_split(raw.pop(split), fmt, path, split), tmp / split)
+        data, findings[split] = parse_split(raw.pop(split), fmt, path, split)
+        meta["splits"][split] = _save_split(data, tmp / split)
     del raw
+    meta["quality"] = gather_quality(findings)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")  # written last: marks complete
     try:
         os.rename(tmp, entry)
@@ -138,8 +146,8 @@ def _convert(path: Path, entry: Path, sha256: str, tmp: Path) -> None:
         # Another process finished the same conversion first; its entry is identical.
 
 
-def _open_entry(entry: Path) -> tuple[dict[str, SplitData], str]:
-    """The splits of a finished cache entry, every array a read-only memmap."""
+def _open_entry(entry: Path) -> tuple[dict[str, SplitData], str, dict]:
+    """The splits of a finished cache entry (every array a read-only memmap), its format and quality."""
     meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
     splits = {}
     for split in SPLITS:
@@ -156,7 +164,7 @@ def _open_entry(entry: Path) -> tuple[dict[str, SplitData], str]:
             raw_text=raw_text, text_bert=load("text_bert") if info["text_bert"] else None,
             unimodal_labels={m: load(f"unimodal_{m}") for m in info["unimodal"]},
         )
-    return splits, meta["format"]
+    return splits, meta["format"], meta["quality"]
 
 
 def load_feature_file_cached(path: str | Path, *, cache_dir: str | Path, spec: DatasetSpec | None = None,
@@ -170,7 +178,8 @@ def load_feature_file_cached(path: str | Path, *, cache_dir: str | Path, spec: D
             run on every load, so their warnings are not lost once a file is cached.
 
     Returns:
-        The same bundle :func:`read_feature_file` gives, with read-only memmapped arrays. When the cache
+        The same bundle :func:`read_feature_file` gives (``quality`` included), with read-only memmapped
+        arrays. When the cache
         cannot be written, a warning is given and the file is read directly.
 
     Raises:
@@ -180,7 +189,8 @@ def load_feature_file_cached(path: str | Path, *, cache_dir: str | Path, spec: D
     sha256 = file_sha256(path, memo_dir=cache_dir / "sha256")
     features_dir = cache_dir / "features"
     entry = features_dir / f"{sha256}-v{CACHE_VERSION}"
-    if not (entry / "meta.json").is_file():
+    hit = (entry / "meta.json").is_file()
+    if not hit:
         try:
             features_dir.mkdir(parents=True, exist_ok=True)
             _remove_stale_tmp(features_dir)
@@ -193,5 +203,9 @@ def load_feature_file_cached(path: str | Path, *, cache_dir: str | Path, spec: D
             _convert(path, entry, sha256, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # gone after a rename; removes a failed half entry
-    splits, fmt = _open_entry(entry)
-    return make_bundle(splits, path=path, fmt=fmt, sha256=sha256, spec=spec, variant=variant, name=name)
+    splits, fmt, quality = _open_entry(entry)
+    if hit and quality:  # the per-field warnings were given when the entry was made; repeat their sum
+        warnings.warn(f"{path}: repaired when first read: {quality_summary(quality)}", DataFormatWarning,
+                      stacklevel=2)
+    return make_bundle(splits, path=path, fmt=fmt, sha256=sha256, spec=spec, variant=variant, name=name,
+                       quality=quality)

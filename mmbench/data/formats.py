@@ -12,8 +12,13 @@ dicts of arrays:
   (N, 1, 1) and ``id`` ((N,) or (N, k) strings, joined with ``_``). No lengths are stored: a time step
   is valid unless it is a trailing all-zero row of that modality (at least one step is kept).
 
-Malformed input raises :class:`DataFormatError` naming the file, the split and the field; a file that
-reads but disagrees with the registry (dims, sequence lengths, split sizes, label range) only warns.
+Malformed input raises :class:`DataFormatError` naming the file, the split and the field; so do labels
+outside the dataset's label range (``[-3, 3]`` for a file read without a registry entry) by more than
+``LABEL_TOLERANCE``: such a file holds another scale or another dataset, and training on it would give
+results that look valid. A file that reads but disagrees with the registry (dims, sequence lengths,
+split sizes) only warns. What is repaired rather than refused (non-finite features set to 0, lengths
+clipped into [1, T], labels within the tolerance clipped into the range) warns and is counted in the
+bundle's ``quality`` (see :class:`mmbench.data.types.DatasetBundle`).
 """
 from __future__ import annotations
 
@@ -28,8 +33,8 @@ from mmbench.data.registry import DatasetSpec
 from mmbench.data.safe_pickle import DataFormatError, safe_load
 from mmbench.data.types import DatasetBundle, SplitData
 
-__all__ = ["DataFormatError", "DataFormatWarning", "detect_format", "read_feature_file", "parse_split",
-           "check_consistency", "check_against_spec", "make_bundle"]
+__all__ = ["DataFormatError", "DataFormatWarning", "LABEL_TOLERANCE", "detect_format", "read_feature_file",
+           "parse_split", "gather_quality", "check_consistency", "check_against_spec", "make_bundle"]
 
 FORMATS = ("mmsa", "mult")
 #: MMSA's per-split keys, in MMSA's order; CH-SIMS files add the unimodal label keys below.
@@ -38,6 +43,10 @@ MMSA_KEYS = ("raw_text", "audio", "vision", "id", "text", "text_bert", "audio_le
 MMSA_UNIMODAL_KEYS = {"L": "regression_labels_T", "A": "regression_labels_A", "V": "regression_labels_V"}
 MULT_KEYS = ("text", "vision", "audio", "labels", "id")
 _CHUNK = 1024  # samples per chunk when scanning big arrays, so no full-size temporary is made
+#: Labels at most this far outside the range are float rounding (3.0000002 from a float32 round trip) and
+#: are clipped and counted; anything further is refused. Far below every label grid step (0.2, 1/3).
+LABEL_TOLERANCE = 1e-4
+DEFAULT_LABEL_RANGE = (-3.0, 3.0)  # MOSI/MOSEI's, for a file read without a registry entry
 
 
 class DataFormatWarning(UserWarning):
@@ -91,8 +100,12 @@ def _labels(value: Any, path: Path, split: str, field: str, n: int | None = None
     return arr
 
 
-def _features(value: Any, path: Path, split: str, field: str, n: int) -> np.ndarray:
-    """(N, T, D) float32 features; ``-inf`` audio becomes 0, other non-finite values become 0 with a warning."""
+def _features(value: Any, path: Path, split: str, field: str, n: int) -> tuple[np.ndarray, int]:
+    """(N, T, D) float32 features and the count of repaired values.
+
+    ``-inf`` audio becomes 0 silently (MMSA's loader does the same: it is how the files mark silence);
+    other non-finite values become 0 with a warning, and are what the count holds.
+    """
     arr = np.asarray(value)
     if arr.dtype.kind not in "fiub":
         raise _fail(path, split, field, f"expected numeric features, found dtype {arr.dtype}")
@@ -117,7 +130,7 @@ def _features(value: Any, path: Path, split: str, field: str, n: int) -> np.ndar
         chunk[bad] = 0.0
     if n_fixed:
         _warn(f"{path}: split {split!r}, field {field!r}: {n_fixed} NaN/inf value(s) replaced by 0")
-    return arr
+    return arr, n_fixed
 
 
 def _infer_lengths(features: np.ndarray) -> np.ndarray:
@@ -131,8 +144,9 @@ def _infer_lengths(features: np.ndarray) -> np.ndarray:
     return lengths
 
 
-def _lengths(value: Any, path: Path, split: str, field: str, n: int, steps: int) -> np.ndarray:
-    """(N,) int64 lengths, clipped into [1, T] with a warning (padding-only samples keep one step)."""
+def _lengths(value: Any, path: Path, split: str, field: str, n: int, steps: int) -> tuple[np.ndarray, int]:
+    """(N,) int64 lengths, clipped into [1, T] with a warning (padding-only samples keep one step), and
+    the count of clipped lengths."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "fiub" or arr.ndim == 0 or any(d != 1 for d in arr.shape[1:]):
         raise _fail(path, split, field, f"expected (N,) integer lengths, found {arr.dtype} {arr.shape}")
@@ -143,7 +157,7 @@ def _lengths(value: Any, path: Path, split: str, field: str, n: int, steps: int)
     outside = int(np.sum((arr < 1) | (arr > steps)))
     if outside:
         _warn(f"{path}: split {split!r}, field {field!r}: {outside} length(s) outside [1, {steps}] clipped")
-    return np.clip(arr, 1, steps)
+    return np.clip(arr, 1, steps), outside
 
 
 def _text_bert(value: Any, path: Path, split: str, n: int) -> np.ndarray:
@@ -184,8 +198,12 @@ def _require(raw: Any, keys: tuple[str, ...], path: Path, split: str, fmt: str) 
                                              f"found {sorted(map(str, raw))}")
 
 
-def parse_split(raw: dict, fmt: str, path: str | Path, split: str) -> SplitData:
-    """One split of an unpickled MMSA or MulT file as a :class:`SplitData`.
+def parse_split(raw: dict, fmt: str, path: str | Path, split: str) -> tuple[SplitData, dict]:
+    """One split of an unpickled MMSA or MulT file as a :class:`SplitData`, and what was repaired.
+
+    Returns:
+        ``(data, findings)``; findings holds the non-zero repair counts per modality letter,
+        ``{"nan_replaced": {"V": 12}, "lengths_clipped": {"A": 2}}`` (empty when nothing was repaired).
 
     Raises:
         DataFormatError: a key is missing, an array has the wrong rank or sample count, labels are NaN.
@@ -200,22 +218,39 @@ def parse_split(raw: dict, fmt: str, path: str | Path, split: str) -> SplitData:
     else:
         raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
     n = len(labels)
-    features = {m: _features(raw[f], path, split, f, n) for m, f in MODALITY_FIELDS.items()}
+    features, replaced = {}, {}
+    for modality, field in MODALITY_FIELDS.items():
+        features[modality], replaced[modality] = _features(raw[field], path, split, field, n)
     text_bert = _text_bert(raw["text_bert"], path, split, n) if raw.get("text_bert") is not None else None
-    lengths = {}
+    lengths, clipped = {}, {}
     for modality, field in MODALITY_FIELDS.items():
         steps = features[modality].shape[1]
         if modality == "L" and text_bert is not None:
-            lengths[modality] = _lengths(text_bert[:, 1].sum(axis=1), path, split, "text_bert", n, steps)
+            lengths[modality], clipped[modality] = _lengths(text_bert[:, 1].sum(axis=1), path, split, "text_bert",
+                                                            n, steps)
         elif fmt == "mmsa" and raw.get(f"{field}_lengths") is not None:
-            lengths[modality] = _lengths(raw[f"{field}_lengths"], path, split, f"{field}_lengths", n, steps)
+            lengths[modality], clipped[modality] = _lengths(raw[f"{field}_lengths"], path, split,
+                                                            f"{field}_lengths", n, steps)
         else:
-            lengths[modality] = _infer_lengths(features[modality])
+            lengths[modality], clipped[modality] = _infer_lengths(features[modality]), 0
     unimodal = {m: _labels(raw[key], path, split, key, n)
                 for m, key in MMSA_UNIMODAL_KEYS.items() if fmt == "mmsa" and key in raw}
-    return SplitData(ids=_ids(raw["id"], path, split, n), features=features, lengths=lengths, labels=labels,
+    data = SplitData(ids=_ids(raw["id"], path, split, n), features=features, lengths=lengths, labels=labels,
                      raw_text=_raw_text(raw.get("raw_text"), path, split, n), text_bert=text_bert,
                      unimodal_labels=unimodal)
+    findings = {finding: nonzero for finding, counts in (("nan_replaced", replaced), ("lengths_clipped", clipped))
+                if (nonzero := {m: int(c) for m, c in counts.items() if c})}
+    return data, findings
+
+
+def gather_quality(findings: dict[str, dict]) -> dict:
+    """split -> finding -> what -> count (as :func:`parse_split` gives them) regrouped as the bundle's
+    ``quality``: finding -> split -> what -> count."""
+    quality: dict[str, dict] = {}
+    for split, per_finding in findings.items():
+        for finding, counts in per_finding.items():
+            quality.setdefault(finding, {})[split] = dict(counts)
+    return quality
 
 
 def check_consistency(splits: dict[str, SplitData], path: str | Path) -> None:
@@ -259,11 +294,47 @@ def check_against_spec(splits: dict[str, SplitData], *, path: str | Path, fmt: s
                 if modality in wanted and found[modality] != wanted[modality]:
                     _warn(f"{path}: {what} of {modality} ({MODALITY_FIELDS[modality]}) is {found[modality]}, "
                           f"expected {wanted[modality]} ({label} {variant})")
-    low, high = spec.label_range
+
+
+def _label_fields(data: SplitData, fmt: str) -> dict[str, np.ndarray]:
+    """The split's label arrays under the names the file gives them."""
+    fields = {"regression_labels" if fmt == "mmsa" else "labels": data.labels}
+    fields.update({MMSA_UNIMODAL_KEYS[m]: values for m, values in data.unimodal_labels.items()})
+    return fields
+
+
+def _refuse_out_of_range_labels(splits: dict[str, SplitData], *, path: Path, fmt: str,
+                                label_range: tuple[float, float], dataset: str) -> None:
+    """One :class:`DataFormatError` listing every (split, field) with labels beyond the tolerance."""
+    low, high = label_range
+    problems = []
     for split, data in splits.items():
-        if len(data) and (data.labels.min() < low - 1e-4 or data.labels.max() > high + 1e-4):
-            _warn(f"{path}: split {split!r} labels span [{data.labels.min():.3g}, {data.labels.max():.3g}], "
-                  f"outside the label range [{low:g}, {high:g}] ({label})")
+        for field, values in _label_fields(data, fmt).items():
+            rows = np.flatnonzero((values < low - LABEL_TOLERANCE) | (values > high + LABEL_TOLERANCE))
+            if rows.size:
+                examples = ", ".join(f"{float(values[i]):g} (sample {i})" for i in rows[:3])
+                problems.append(f"split {split!r}, field {field!r}: {rows.size} value(s) out of range, "
+                                f"e.g. {examples}")
+    if problems:
+        more = f"; and {len(problems) - 3} more split/field(s)" if len(problems) > 3 else ""
+        raise DataFormatError(f"{path}: labels outside the label range [{low:g}, {high:g}] ({dataset}): "
+                              + "; ".join(problems[:3]) + more
+                              + " (is this the right dataset, or were the labels rescaled?)")
+
+
+def _clip_labels(data: SplitData, *, path: Path, split: str, fmt: str,
+                 label_range: tuple[float, float]) -> dict[str, int]:
+    """Clip rounding excess (within LABEL_TOLERANCE, already checked) into the range; count per field."""
+    low, high = label_range
+    counts = {field: int(np.sum((values < low) | (values > high)))
+              for field, values in _label_fields(data, fmt).items()}
+    counts = {field: count for field, count in counts.items() if count}
+    if counts:
+        _warn(f"{path}: split {split!r}: labels within {LABEL_TOLERANCE:g} outside [{low:g}, {high:g}] clipped "
+              f"into it ({', '.join(f'{field} {count}' for field, count in counts.items())})")
+        data.labels = np.clip(data.labels, low, high).astype(np.float32)  # a copy: cached labels are read-only
+        data.unimodal_labels = {m: np.clip(v, low, high).astype(np.float32) for m, v in data.unimodal_labels.items()}
+    return counts
 
 
 def _guess_language(splits: dict[str, SplitData]) -> str:
@@ -273,17 +344,28 @@ def _guess_language(splits: dict[str, SplitData]) -> str:
 
 def make_bundle(splits: dict[str, SplitData], *, path: str | Path, fmt: str, sha256: str,
                 spec: DatasetSpec | None = None, variant: str | None = None,
-                name: str | None = None) -> DatasetBundle:
-    """Check ``splits`` (against ``spec`` when given) and wrap them as a real :class:`DatasetBundle`."""
+                name: str | None = None, quality: dict | None = None) -> DatasetBundle:
+    """Check ``splits`` (against ``spec`` when given) and wrap them as a real :class:`DatasetBundle`.
+
+    ``quality`` holds the parse-time repairs (:func:`gather_quality`); the labels clipped here are added.
+
+    Raises:
+        DataFormatError: feature dims differ between splits, or labels lie outside the label range.
+    """
     path = Path(path)
     check_consistency(splits, path)
+    label_range = tuple(spec.label_range) if spec else DEFAULT_LABEL_RANGE
+    _refuse_out_of_range_labels(splits, path=path, fmt=fmt, label_range=label_range,
+                                dataset=spec.name.upper() if spec else "no dataset given: MOSI/MOSEI's")
     if spec is not None:
         check_against_spec(splits, path=path, fmt=fmt, spec=spec, variant=variant)
+    clipped = {split: counts for split, data in splits.items()
+               if (counts := _clip_labels(data, path=path, split=split, fmt=fmt, label_range=label_range))}
     return DatasetBundle(
         name=name or (spec.name if spec else path.stem), splits=splits, provenance="real",
-        source_sha256=sha256, source=f"{path} ({fmt} format)",
-        label_range=tuple(spec.label_range) if spec else (-3.0, 3.0),
+        source_sha256=sha256, source=f"{path} ({fmt} format)", label_range=label_range,
         language=spec.language if spec else _guess_language(splits),
+        quality={**(quality or {}), **({"labels_clipped": clipped} if clipped else {})},
     )
 
 
@@ -298,16 +380,20 @@ def read_feature_file(path: str | Path, *, spec: DatasetSpec | None = None, vari
         name: the bundle's name; default ``spec.name`` or the file's stem.
 
     Returns:
-        A bundle with provenance ``"real"`` and ``source_sha256`` the file's sha256.
+        A bundle with provenance ``"real"``, ``source_sha256`` the file's sha256 and ``quality`` what
+        was repaired.
 
     Raises:
-        DataFormatError: unreadable, unsafe or malformed file (the message names file, split, field).
+        DataFormatError: unreadable, unsafe or malformed file, or labels outside the label range (the
+            message names file, split, field).
     """
     from mmbench.data.cache import file_sha256  # cache builds on this module; imported late to avoid a cycle
 
     path = Path(path)
     obj = safe_load(path, encoding="latin1")  # latin1 only matters for Python-2 pickles (numpy's advice)
     fmt = detect_format(obj, path)
-    splits = {split: parse_split(obj[split], fmt, path, split) for split in SPLITS}
+    parsed = {split: parse_split(obj[split], fmt, path, split) for split in SPLITS}
+    splits = {split: data for split, (data, _) in parsed.items()}
+    quality = gather_quality({split: findings for split, (_, findings) in parsed.items()})
     return make_bundle(splits, path=path, fmt=fmt, sha256=file_sha256(path), spec=spec, variant=variant,
-                       name=name)
+                       name=name, quality=quality)

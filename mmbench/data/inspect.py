@@ -10,7 +10,7 @@ from mmbench.constants import MODALITIES, SPLITS
 from mmbench.data.cache import file_sha256
 from mmbench.data.formats import DataFormatWarning
 from mmbench.data.registry import DatasetSpec
-from mmbench.data.types import DatasetBundle
+from mmbench.data.types import DatasetBundle, quality_summary
 
 
 def known_copy_status(path: str | Path, spec: DatasetSpec) -> str:
@@ -53,7 +53,7 @@ def _label_row(split: str, labels: np.ndarray) -> str:
 
 
 def describe_bundle(bundle: DatasetBundle) -> str:
-    """Splits, sizes, dims, sequence lengths, label statistics, provenance and sha256 as plain text.
+    """Splits, sizes, dims, sequence lengths, label statistics, provenance, sha256 and data quality as text.
 
     Example:
         >>> import numpy as np
@@ -81,6 +81,7 @@ def describe_bundle(bundle: DatasetBundle) -> str:
     extras += [f"unimodal labels {''.join(m for m in MODALITIES if m in train.unimodal_labels)}"] \
         if train.unimodal_labels else []
     lines.append("also holds: " + (", ".join(extras) if extras else "nothing else"))
+    lines.append(f"data quality: {quality_summary(bundle.quality)}")
     lines.append(f"  {'split':<6} {'N':>6} {'mean':>7} {'std':>6} {'min':>7} {'max':>7} {'frac=0':>7}")
     lines += [_label_row(split, bundle.splits[split].labels) for split in SPLITS]
     for split in SPLITS:

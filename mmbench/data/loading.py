@@ -97,16 +97,17 @@ def load_dataset(name: str, *, data_dir: Path | None = None, variant: str | None
 
 def _load_synthetic(spec: DatasetSpec, cache_dir: Path, size: str) -> DatasetBundle:
     """Generate once, write as an MMSA pickle, and read it back like a user's file."""
+    from mmbench.data import synthetic
     from mmbench.data.cache import load_feature_file_cached
     from mmbench.data.writers import write_mmsa_pickle
-    from mmbench.data.synthetic import generate_bundle
 
     if size not in ("small", "full"):
         raise ValueError(f"synthetic size must be 'small' or 'full', got {size!r}")
-    path = cache_dir / "synthetic" / f"{spec.name}-{size}-seed{SYNTH_SEED}.pkl"
+    # the version names the file: a pickle from an older generator must not be read as this one's data
+    path = cache_dir / "synthetic" / f"{spec.name}-{size}-seed{SYNTH_SEED}-v{synthetic.GENERATOR_VERSION}.pkl"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        bundle = generate_bundle(spec.family, size=size, seed=SYNTH_SEED)
+        bundle = synthetic.generate_bundle(spec.family, size=size, seed=SYNTH_SEED)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         write_mmsa_pickle(bundle, tmp)
         tmp.replace(path)  # atomic: a killed generation leaves no half file

@@ -72,6 +72,11 @@ class DatasetBundle:
         source: human-readable description of the files (paths, known public copy, generator).
         label_range: (low, high) of the labels, e.g. (-3, 3) or (-1, 1).
         language: "en" or "zh".
+        quality: what had to be repaired when the data were read, JSON-serialisable, non-zero findings
+            only: finding -> split -> what -> count, e.g. ``{"nan_replaced": {"train": {"V": 12}},
+            "lengths_clipped": {"valid": {"A": 2}}, "labels_clipped": {"test": {"regression_labels": 1}}}``
+            (``what`` is a modality letter for features and lengths, the file's field for labels).
+            Empty means clean. Results built on repaired data should say so (see :func:`quality_summary`).
     """
 
     name: str
@@ -81,6 +86,7 @@ class DatasetBundle:
     source: str
     label_range: tuple[float, float]
     language: str = "en"
+    quality: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [s for s in SPLITS if s not in self.splits]
@@ -96,3 +102,21 @@ class DatasetBundle:
 
     def seq_lens(self) -> dict[str, int]:
         return self.splits["train"].seq_lens()
+
+
+def quality_summary(quality: dict) -> str:
+    """One line for :attr:`DatasetBundle.quality`: ``clean`` or each finding with its counts.
+
+    Example:
+        >>> quality_summary({})
+        'clean'
+        >>> quality_summary({"nan_replaced": {"train": {"V": 12, "A": 1}, "test": {"V": 2}},
+        ...                  "labels_clipped": {"valid": {"regression_labels": 1}}})
+        'nan_replaced train V 12, train A 1, test V 2; labels_clipped valid regression_labels 1'
+    """
+    if not quality:
+        return "clean"
+    return "; ".join(
+        f"{finding} " + ", ".join(f"{split} {what} {count}" for split, counts in per_split.items()
+                                  for what, count in counts.items())
+        for finding, per_split in quality.items())

@@ -13,6 +13,7 @@ import pandas as pd
 
 from mmbench.constants import TABLE_PATTERN_ORDER
 from mmbench.data.registry import DATASETS
+from mmbench.data.types import quality_summary
 
 DEFAULT_METRICS = {"mosi": ["acc2_non0", "f1_non0", "acc7"], "sims": ["acc2", "f1", "acc5"]}
 PLAIN_METRICS = ("mae", "corr")
@@ -53,7 +54,8 @@ def table_title(rows: pd.DataFrame, dataset: str, protocol: str, train_setting: 
     oracle = " — TEST-ORACLE selection (checkpoint chosen on the test set)" if selection == "test-oracle" else ""
     notes = _count_note(rows, "n_superseded", "repeated run(s) of one key and seed: only the newest counted")
     notes += _count_note(rows, "n_stale", "run(s) of an older code version left out")
-    quality = sorted({q for q in rows.get("data_quality", pd.Series(dtype=object)).dropna() if q})
+    quality = sorted({quality_summary(json.loads(q)) for q in rows.get("data_quality", pd.Series(dtype=object))
+                      if isinstance(q, str) and q not in ("", "{}")})
     if quality:
         notes += f"; DATA QUALITY: {' | '.join(quality)}"
     return (f"{dataset}{tag}: {protocol} protocol, train setting {train_setting}, test N = {n_test}, "

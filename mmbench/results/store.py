@@ -74,7 +74,7 @@ class ResultStore:
                 for column, kind in _ADDED_COLUMNS.items():
                     if column not in present:
                         conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
-        except (sqlite3.OperationalError, PermissionError) as error:
+        except (sqlite3.OperationalError, OSError) as error:
             raise StoreError(f"cannot write the results store {self.path}: {error} "
                              f"(choose a writable --results directory)") from None
 

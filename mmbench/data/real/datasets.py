@@ -30,7 +30,9 @@ L < V < A, because the full lengths would take about 1.5 GB for 4,403 clips; at 
 Every builder returns float32 labels, unique str ids and disjoint splits (checked). ``source_sha256``
 is the sha256 of the lines ``"{relpath}:{sha256}\\n"`` of the source files, sorted by relative path.
 The semi-synthetic features are fixed data: their Generator seed (``SEMI_SYNTHETIC_SEEDS``) does not
-depend on the run's seed.
+depend on the run's seed. No transcript here is drawn from a label (the generator's rule: a transcript
+knows no more than the L features): the ``-text`` transcripts are real and L is their embedding;
+``sims2-synth`` has none.
 """
 from __future__ import annotations
 
