@@ -79,7 +79,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from mmbench.results import ResultStore
 
-    table = ResultStore(args.results, readonly=True).long_table().drop(columns=["synthetic", "n_test"])
+    table = ResultStore(args.results, readonly=True).long_table().drop(columns=["synthetic", "n_test", "run_condition"])
     if args.format == "parquet":
         import importlib.util
 

@@ -80,7 +80,7 @@ def aggregate(store: ResultStore, *, dataset: str | None = None, protocol: str |
     rows = grouped.agg(mean=("value", "mean"), std=("value", lambda v: v.std(ddof=1) if len(v) > 1 else None),
                        n_seeds=("value", "size"), synthetic=("synthetic", "max"),
                        achieved_rate=("achieved_rate", "mean"), n_test=("n_test", "max"),
-                       run_condition=("train_condition", "first")).reset_index()
+                       run_condition=("run_condition", "first")).reset_index()
     rows["std"] = rows["std"].astype(object).where(rows["n_seeds"] > 1, None)
     # Without --eval-rates a result is tested at the condition it was trained at.
     rows["train_condition"] = rows["condition"]

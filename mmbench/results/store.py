@@ -189,11 +189,15 @@ class ResultStore:
         return frame
 
     def long_table(self) -> pd.DataFrame:
-        """One row per (run, split, condition, metric) with the run's identifying columns."""
+        """One row per (run, split, condition, metric) with the run's identifying columns.
+
+        ``train_condition`` is the condition the model was trained for (without ``--eval-rates``, the
+        tested one); ``run_condition`` the run's own (``all`` for a fixed-protocol run)."""
         query = """
             SELECT r.run_id, r.dataset, r.method, r.protocol, m.condition, m.achieved_rate, r.train_setting,
                    r.selection, r.seed, m.split, m.metric, m.value, m.mask_sha256, r.data_sha256,
-                   r.config_hash, r.status, r.synthetic, r.n_test, r.config_id, r.condition AS train_condition
+                   r.config_hash, r.status, r.synthetic, r.n_test, r.config_id,
+                   m.condition AS train_condition, r.condition AS run_condition
             FROM metrics m JOIN runs r USING (run_id)
             ORDER BY r.dataset, r.method, r.protocol, m.condition, r.seed, m.split, m.metric"""
         with closing(self._connect()) as conn:

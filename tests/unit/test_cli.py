@@ -64,7 +64,8 @@ def test_export_writes_the_long_table_with_the_pinned_columns(tmp_path, capsys):
     assert main(["export", "--results", str(tmp_path), "--format", "jsonl"]) == 0
     row = json.loads(capsys.readouterr().out.splitlines()[0])
     pinned = {"run_id", "dataset", "method", "protocol", "condition", "achieved_rate", "train_setting", "selection",
-              "seed", "split", "metric", "value", "mask_sha256", "data_sha256", "config_hash", "status"}
+              "seed", "split", "metric", "value", "mask_sha256", "data_sha256", "config_hash", "status", "config_id",
+              "train_condition"}
     assert pinned <= set(row) and row["value"] == 0.9 and row["achieved_rate"] == 0.5
     out = tmp_path / "long.csv"
     assert main(["export", "--results", str(tmp_path), "--format", "csv", "--out", str(out)]) == 0
