@@ -12,11 +12,20 @@ Adaptations shared by the three (also stated in each method's docstring):
 - Head: MMIN classifies 4 emotions with cross-entropy through an FcClassifier (two 128-unit layers,
   dropout); here a regression head (one 128-unit hidden layer, a scalar output initialised at the
   training mean label) with an L1 loss (MMSA).
-- Training patterns: MMIN trains only on the 6 incomplete conditions. The benchmark also tests the
-  complete pattern (LVA), so under the ``complete`` setting each training sample draws one of the 7
-  patterns uniformly (1 in 7 complete, so the regressor also learns the complete input); under
-  ``same`` the benchmark's masks are used as given. ``incomplete`` is not supported: the targets
+- Training patterns (:func:`mmbench.augment.training_views`, read from the run's training setting):
+  MMIN trains only on the 6 incomplete conditions. The benchmark also tests the complete pattern
+  (LVA), so under the ``complete`` setting each training sample draws one of the 7 patterns
+  uniformly (1 in 7 complete, so the regressor also learns the complete input); this sampling is
+  the method's own business under ``complete`` only. Under ``same`` the model trains on the
+  benchmark's masks exactly as given, nothing added. ``incomplete`` is not supported: the targets
   need the removed features.
+- Stages reading complete training features (allowed under ``same`` only as targets and teacher
+  inputs): the reconstruction target (the complete sample's embedding; MMIN: its teacher's), the
+  fidelity decoder's target, and MMIN's teacher, which trains on them.
+- Budget (each method's YAML): ``ae`` MMIN's AE script's 20 + 30 epochs and ``mmin`` MMIN's
+  30 + 30, every epoch run (MMIN has no early stopping); ``cra`` has no script, so the benchmark
+  defaults. The LR halves on a validation plateau (benchmark default patience 5) in place of
+  MMIN's linear decay.
 - Gradient clipping: MMIN clips each network's gradient norm separately (1.0; 5.0 in its AE model);
   ``gradient_clip`` does the same per network (encoders, autoencoder(s), regressor, decoders).
 - Reconstruction fidelity: the imagined embedding is decoded to utterance-level input features of
@@ -29,11 +38,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mmbench.augment import complete_view, drop_modalities, random_patterns
-from mmbench.constants import MODALITIES, PATTERNS
+from mmbench.augment import training_views
+from mmbench.constants import MODALITIES
 from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, TemporalEncoder, masked_mean, modality_inputs
-from mmbench.method import MMBenchMethod
+from mmbench.method import DEFAULT_LR_PATIENCE, MMBenchMethod
 
 
 class UtteranceEncoders(nn.Module):
@@ -120,19 +129,6 @@ class FeatureDecoders(nn.Module):
         return torch.stack(terms).mean() if terms else embedding.sum() * 0
 
 
-def training_views(batch: dict, generator: torch.Generator | None = None) -> tuple[dict, dict]:
-    """(incomplete input, complete target) of a training batch.
-
-    Complete batches (``complete`` setting) get one of the 7 patterns per sample; masked batches
-    (``same``) keep the benchmark's mask and take the truth from their ``full_<field>`` targets.
-    """
-    complete = complete_view(batch)
-    if bool(batch["available"].all()) and "full_text" not in batch:
-        available = random_patterns(len(batch["label"]), PATTERNS, generator, batch["available"].device)
-        return drop_modalities(batch, available), complete
-    return batch, complete
-
-
 class EmbeddingImagination(MMBenchMethod):
     """Encoders -> residual autoencoder over the joint embedding -> regressor on the latents.
 
@@ -142,12 +138,13 @@ class EmbeddingImagination(MMBenchMethod):
     """
 
     supported_train_settings = ("complete", "same")
+    method_version = "2"  # patterns drawn under 'complete' only (read from the setting); MMIN's budgets
     quick_profile: dict = {}
 
     def __init__(self, data: DataInfo, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 1, reconstruction_weight: float = 1.0, dropout: float = 0.1,
                  gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
-                 lr_patience: int = 10, batch_size: int = 32):
+                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
         super().__init__(data)
         self.save_hyperparameters(ignore=["data"])
         self.encoders = UtteranceEncoders(data, hidden_dim, dropout)
@@ -176,7 +173,7 @@ class EmbeddingImagination(MMBenchMethod):
         return nn.functional.mse_loss(imagined, self.reconstruction_target(complete, incomplete))
 
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
-        incomplete, complete = training_views(batch)
+        incomplete, complete = training_views(batch, self.data_info.train_setting)
         embedding, imagined, latents = self.imagine(incomplete)
         task = nn.functional.l1_loss(self.regressor(latents).squeeze(-1), incomplete["label"])
         reconstruction = self.reconstruction_loss(imagined, complete, incomplete)

@@ -17,7 +17,11 @@ Adaptations:
 - MMIN classifies IEMOCAP emotions with cross-entropy; here the task loss (teacher and student) is
   L1 on a regression head (MMSA).
 - MMIN's teacher trains 10 + 10 epochs with linear decay at lr 2e-4; here ``teacher_epochs`` Adam
-  epochs at ``teacher_lr`` (default 10 at 1e-3), no decay.
+  epochs at ``teacher_lr`` (default 10 at 1e-3), no decay. Under ``same`` it reads the complete
+  training features (``full_<field>``), as do its targets in stage 2.
+- Budget of stage 2 (``configs/methods/mmin.yaml``): MMIN's 30 + 30 epochs, every one run (MMIN
+  has no early stopping; the best validation epoch is kept); the LR halves on a validation
+  plateau (benchmark default patience 5) instead of MMIN's linear decay.
 - The reconstruction target is written as teacher(complete) - teacher(observed input). With whole
   modalities missing (MMIN's case) this is exactly the teacher's embedding of the missing
   modalities with the available slots zero (the per-modality encoders give identical embeddings
@@ -33,10 +37,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from baselines.imagination import (EmbeddingImagination, ResidualAutoencoder, UtteranceEncoders,
-                                   training_views)
-from mmbench.augment import complete_view
+from baselines.imagination import EmbeddingImagination, ResidualAutoencoder, UtteranceEncoders
+from mmbench.augment import complete_view, training_views
 from mmbench.constants import MODALITIES
+from mmbench.method import DEFAULT_LR_PATIENCE
 from mmbench.stages import fit_stage, outer_accelerator
 
 
@@ -63,7 +67,7 @@ class MMIN(EmbeddingImagination):
                  n_blocks: int = 5, reconstruction_weight: float = 4.0, cycle_weight: float = 2.0,
                  teacher_epochs: int = 10, teacher_lr: float = 1e-3, dropout: float = 0.1,
                  gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
-                 lr_patience: int = 10, batch_size: int = 32):
+                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
         super().__init__(data, hidden_dim=hidden_dim, ae_layers=ae_layers, n_blocks=n_blocks,
                          reconstruction_weight=reconstruction_weight, dropout=dropout,
                          gradient_clip=gradient_clip, lr=lr, weight_decay=weight_decay,
@@ -105,7 +109,7 @@ class MMIN(EmbeddingImagination):
         return [*super().clipped_networks(), self.cycle_autoencoder]
 
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
-        incomplete, complete = training_views(batch)
+        incomplete, complete = training_views(batch, self.data_info.train_setting)
         embedding, imagined, latents = self.imagine(incomplete)
         task = nn.functional.l1_loss(self.regressor(latents).squeeze(-1), incomplete["label"])
         reconstruction = self.reconstruction_loss(imagined, complete, incomplete)

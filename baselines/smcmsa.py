@@ -5,14 +5,14 @@ modalities" (Information Fusion 2024); code: github.com/Astro2Sun/SMCMSA (Tensor
 
 Method, all inside this method's fit:
 
-1. Unimodal networks (``FindSim_25/network_for{T,V,A}.py``), one per modality, trained on complete
-   **training** samples only (:func:`mmbench.stages.fit_stage` reads the training loader; under
-   ``same`` through :func:`mmbench.augment.complete_view`): projection (no bias), multi-head
+1. Unimodal networks (``FindSim_25/network_for{T,V,A}.py``), one per modality, trained on
+   **training** samples only (:func:`mmbench.stages.fit_stage` reads the training loader), each on
+   the samples where its modality is observed (see the settings below): projection (no bias), multi-head
    self-attention (4 heads) + feed-forward encoder, sigmoid-gated attention pooling, a dense
    embedding layer (the retrieval key), a sentiment head; plus a self-attention decoder whose output
    is pulled to the projected input by a symmetric KL (weight 0.1). Then frozen.
-2. The repository of complete training samples (:mod:`baselines.similar_completion`): their
-   stage-1 embeddings, unimodal predictions and raw features, built from the training loader after
+2. The repository of training samples (:mod:`baselines.similar_completion`): their stage-1
+   embeddings, unimodal predictions and raw features, built from the training loader after
    stage 1. A sample with missing modalities queries it (cosine, top-3, faiss); the first neighbour
    whose predicted sentiment class equals the sample's predicted class donates its raw features
    for the missing modalities (zeros if none matches). The same happens for training samples
@@ -35,10 +35,18 @@ Adaptations (the benchmark's, or where the paper is silent):
 - Several available modalities (the original only completes samples with one): the similarity is the
   mean cosine over the available modalities, the class that of the mean unimodal prediction over
   them (details in :mod:`baselines.similar_completion`).
-- Training patterns: SMCMSA trains on data made incomplete once, offline. Under ``complete`` each
-  training sample draws one of the 7 patterns per batch (the benchmark also tests the complete one)
-  and is completed from its neighbours; under ``same`` the benchmark's masks are used as given.
-  The repository holds every training sample, built from the complete view under ``same``.
+- Training settings (read from the run's setting, :mod:`mmbench.augment`). SMCMSA trains on data
+  made incomplete once, offline. Under ``complete`` each training sample draws one of the 7
+  patterns per batch (the benchmark also tests the complete one; this sampling is the method's own
+  business under ``complete`` only) and is completed from its neighbours; under ``same`` and
+  ``incomplete`` the fusion network trains on the benchmark's masks exactly as given.
+  Stages reading complete training features: under ``complete`` and ``same`` (through
+  ``full_<field>``) the unimodal networks train on complete samples and the repository holds every
+  training sample complete, as SMCMSA's. Under ``incomplete`` both see observed values only: each
+  unimodal network trains on the samples where its modality is observed, the repository keeps
+  what was observed, and a donor for modality m is drawn only from training samples where m was
+  observed (a removed value is never donated). The input standardisation uses the run's training
+  feature statistics (``DataInfo.feature_stats``).
 - Dropped: the symmetric KL to a separately pre-trained complete-modality network's encoder output
   (``pretrained_output``, a third model shipped as a file); the L2 penalty on the head (Adam weight
   decay instead); the sequence padding of the original (the suite's masks are used throughout:
@@ -48,19 +56,20 @@ Adaptations (the benchmark's, or where the paper is silent):
   selection is on the validation MAE (the original picks the best *test* F1).
 - Reconstruction fidelity: the donated raw features are the recovered ones, returned from
   :meth:`SMCMSA.predict_step` as (B, T, D) in the input space (zeros where no donor matched).
+- Budget (``configs/methods/smcmsa.yaml``): SMCMSA's 15 epochs, every one run (no early stopping,
+  constant LR in the original); the LR halves on a validation plateau (benchmark default, 5).
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from baselines.imagination import training_views
 from baselines.similar_completion import NO_DONOR, CompleteSampleRepository, sentiment_class
-from mmbench.augment import complete_view
+from mmbench.augment import complete_view, training_input
 from mmbench.constants import MODALITIES, MODALITY_FIELDS
 from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, modality_inputs
-from mmbench.method import MMBenchMethod
+from mmbench.method import DEFAULT_LR_PATIENCE, MMBenchMethod
 from mmbench.stages import fit_stage, outer_accelerator
 
 TEXT = MODALITIES.index("L")
@@ -158,9 +167,12 @@ class UnimodalNetworks(nn.Module):
         return torch.stack(embeddings, 1), torch.stack(scores, 1), torch.stack(decoder_losses).sum()
 
     def loss(self, batch: dict) -> Tensor:
-        complete = complete_view(batch)
-        _, scores, decoder_loss = self(modality_inputs(complete))
-        task = (scores - complete["label"].unsqueeze(1)).abs().mean(0).sum()  # L1 of each network, summed
+        """Summed L1 of each network over the samples where its modality is observed, plus the decoders'."""
+        inputs = modality_inputs(batch)
+        _, scores, decoder_loss = self(inputs)
+        observed = torch.stack([step_mask.any(1) for _, step_mask in inputs], 1).float()  # (B, 3)
+        errors = (scores - batch["label"].unsqueeze(1)).abs() * observed
+        task = (errors.sum(0) / observed.sum(0).clamp_min(1.0)).sum()
         return task + self.decoder_weight * decoder_loss
 
 
@@ -256,14 +268,15 @@ class SMCMSA(MMBenchMethod):
         batch_size: training batch size (SMCMSA: 32).
     """
 
-    supported_train_settings = ("complete", "same")
+    supported_train_settings = ("complete", "same", "incomplete")
+    method_version = "2"  # 'incomplete' from observed values; patterns under 'complete' only; SMCMSA's budget
     quick_profile = {"unimodal_epochs": 1}
 
     def __init__(self, data: DataInfo, hidden_dim: int = 64, heads: int = 4, influence_tokens: int = 32,
                  top_k: int = 3, neutral_fraction: float = 0.1, unimodal_epochs: int = 5,
                  unimodal_lr: float = 1e-3, unimodal_decoder_weight: float = 0.1, text_decoder_weight: float = 1.0,
                  attention_dropout: float = 0.2, dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 lr_patience: int = 10, batch_size: int = 32):
+                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
         super().__init__(data)
         self.save_hyperparameters(ignore=["data"])
         self.unimodal = UnimodalNetworks(data, hidden_dim, heads, attention_dropout, dropout, unimodal_decoder_weight)
@@ -277,31 +290,40 @@ class SMCMSA(MMBenchMethod):
         return sentiment_class(score, self.neutral_threshold)
 
     # -- stage 1 and the repository ---------------------------------------------------------
+    def stage_view(self, batch: dict) -> dict:
+        """What stage 1 and the repository read of a training batch: the complete features, except
+        under ``incomplete``, where only what the mask left exists."""
+        return batch if self.data_info.train_setting == "incomplete" else complete_view(batch)
+
+    def unimodal_loss(self, batch: dict) -> Tensor:
+        return self.unimodal.loss(self.stage_view(batch))
+
     def on_fit_start(self) -> None:
-        fit_stage(self.unimodal, self.unimodal.loss, self.trainer.datamodule.train_dataloader(),
+        fit_stage(self.unimodal, self.unimodal_loss, self.trainer.datamodule.train_dataloader(),
                   epochs=self.hparams.unimodal_epochs, lr=self.hparams.unimodal_lr,
                   accelerator=outer_accelerator(self))
         self.build_repository(self.trainer.datamodule.train_dataloader())
 
     @torch.no_grad()
     def build_repository(self, train_loader) -> None:
-        """Every training sample, complete: ids, stage-1 embeddings and scores, raw features."""
+        """Every training sample as :meth:`stage_view` shows it: ids, stage-1 embeddings and scores,
+        raw features and their observed steps."""
         self.unimodal.eval()
         ids, embeddings, scores = [], [], []
         features: dict[str, list[Tensor]] = {m: [] for m in MODALITIES}
-        lengths: dict[str, list[Tensor]] = {m: [] for m in MODALITIES}
+        steps: dict[str, list[Tensor]] = {m: [] for m in MODALITIES}
         for batch in train_loader:
-            complete = complete_view({k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()})
-            embedding, score, _ = self.unimodal(modality_inputs(complete))
-            ids += list(complete["id"])
+            view = self.stage_view({k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()})
+            embedding, score, _ = self.unimodal(modality_inputs(view))
+            ids += list(view["id"])
             embeddings.append(embedding)
             scores.append(score)
             for m in MODALITIES:
-                features[m].append(complete[MODALITY_FIELDS[m]])
-                lengths[m].append(complete[f"{MODALITY_FIELDS[m]}_lengths"])
+                features[m].append(view[MODALITY_FIELDS[m]])
+                steps[m].append(view[f"{MODALITY_FIELDS[m]}_mask"])
         self.repository.fill(ids, torch.cat(embeddings), torch.cat(scores),
                              {m: torch.cat(v) for m, v in features.items()},
-                             {m: torch.cat(v) for m, v in lengths.items()})
+                             {m: torch.cat(v) for m, v in steps.items()})
 
     def train(self, mode: bool = True) -> "SMCMSA":
         super().train(mode)
@@ -312,39 +334,40 @@ class SMCMSA(MMBenchMethod):
     @torch.no_grad()
     def complete_missing(self, batch: dict) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
         """Per-modality (features, step mask) with donors' raw features in the missing slots, and the
-        (B,) donor rows (-1: none, or nothing missing). Only what the masks leave is read from the batch."""
+        (B, 3) donor rows per modality (-1: none, or not missing). Only what the masks leave is read
+        from the batch."""
         available = batch["available"]
         observed = []
         for position, (features, step_mask) in enumerate(modality_inputs(batch)):
             step_mask = step_mask & available[:, position].unsqueeze(1)
             observed.append((torch.where(step_mask.unsqueeze(-1), features, torch.zeros_like(features)), step_mask))
         missing = ~available
-        no_donor = torch.full(available.shape[:1], NO_DONOR, dtype=torch.long, device=available.device)
+        donors = torch.full(available.shape, NO_DONOR, dtype=torch.long, device=available.device)
         if len(self.repository) == 0 or not bool(missing.any()):
-            return observed, no_donor
+            return observed, donors
         embeddings, scores, _ = self.unimodal(observed)
-        donor = self.repository.donors(embeddings, scores, available, batch["id"], self.classify)
+        donors = self.repository.donors_by_modality(embeddings, scores, available, batch["id"], self.classify)
         completed = []
         for position, m in enumerate(MODALITIES):
             features, step_mask = observed[position]
             fill = missing[:, position]
             if bool(fill.any()):
-                donated, donated_mask = self.repository.donated(m, torch.where(fill, donor, no_donor))
+                donated, donated_mask = self.repository.donated(m, donors[:, position])
                 features = torch.where(fill.view(-1, 1, 1), donated.to(features), features)
                 step_mask = torch.where(fill.unsqueeze(1), donated_mask.to(step_mask.device), step_mask)
             completed.append((features, step_mask))
-        return completed, torch.where(missing.any(1), donor, no_donor)
+        return completed, donors
 
     def forward(self, batch: dict) -> Tensor:
         return self.fusion(self.complete_missing(batch)[0])[0]
 
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
-        incomplete, _ = training_views(batch)
-        inputs, donor = self.complete_missing(incomplete)
+        incomplete = training_input(batch, self.data_info.train_setting)
+        inputs, donors = self.complete_missing(incomplete)
         score, text_decoder = self.fusion(inputs)
         task = nn.functional.l1_loss(score, incomplete["label"])
-        incomplete_samples = (~incomplete["available"]).any(1).float().sum()
-        donor_rate = (donor != NO_DONOR).float().sum() / incomplete_samples.clamp_min(1.0)
+        missing_slots = (~incomplete["available"]).float().sum()
+        donor_rate = (donors != NO_DONOR).float().sum() / missing_slots.clamp_min(1.0)  # filled / missing
         return {"loss": task + self.hparams.text_decoder_weight * text_decoder, "task": task,
                 "text_decoder": text_decoder, "donor_rate": donor_rate}
 

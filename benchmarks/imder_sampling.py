@@ -1,14 +1,18 @@
-"""IMDer's accuracy / fidelity / inference-time trade-off against the number of sampling steps.
+"""IMDer's accuracy / fidelity / cost trade-off against the number of sampling steps.
 
-Trains IMDer (the shipped config, with ``--set``-style overrides below) and the ``fusion`` reference
-on ``mosi-synth`` (``--limit`` training samples, ``--epochs`` epochs each, complete training data,
-validation on the 7 fixed patterns), then evaluates the same trained IMDer on ``--n-test`` test
-samples, each with one of the 6 incomplete patterns drawn with a fixed seed, at every number of
-Euler-Maruyama steps in ``--steps``. For each it prints the inference time per sample, its ratio to
-fusion's time per sample measured on the same batches in the same run, the test MAE and ACC2
-(Non0), and ``rec_mse`` (input-space MSE over the valid steps of the missing modalities, all
+IMDer samples with one Euler-Maruyama step count in training, validation (checkpoint selection)
+and test alike (``sampling_steps``, see ``baselines/imder.py``): a model selected on samples of one
+step count and tested with another is tested on samples unlike the ones it was chosen on. So for
+every number of steps in ``--steps`` this trains its own IMDer with ``sampling_steps`` set to it
+(the shipped config otherwise), beside one ``fusion`` reference, on ``mosi-synth`` (``--limit``
+training samples, ``--epochs`` epochs each, complete training data, validation on the 7 fixed
+patterns), and evaluates it on ``--n-test`` test samples, each with one of the 6 incomplete patterns
+drawn with a fixed seed. For each it prints the training time, the inference time per sample, its
+ratio to fusion's time per sample measured on the same batches in the same run, the test MAE and
+ACC2 (Non0), and ``rec_mse`` (input-space MSE over the valid steps of the missing modalities, all
 modalities pooled) beside zero imputation's. Times are wall-clock on the current machine and torch
-thread count (``--threads``); run it on an otherwise idle machine.
+thread count (``--threads``); run it on an otherwise idle machine. Training cost grows with the
+steps (every training batch samples), so the full grid takes a while.
 
 Usage::
 
@@ -38,7 +42,7 @@ def main() -> None:
     import lightning as L
 
     from mmbench.augment import MISSING_PATTERNS, random_patterns
-    from mmbench.config import load_method_config, resolve_config
+    from mmbench.config import load_method_config, resolve_config, split_budget
     from mmbench.constants import MODALITIES, PATTERNS
     from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule, collate
     from mmbench.data.loading import load_dataset
@@ -59,17 +63,19 @@ def main() -> None:
 
     datamodule = MissingModalityDataModule(bundle, train_mask=None, valid_masks=masks("valid"),
                                            test_masks={}, train_setting="complete", batch_size=32, seed=args.seed)
-    models = {}
-    for name in ("imder", "fusion"):
+
+    def trained(name: str, **overrides):
         cls = get_method_class(name)
-        model = cls(data=info, **resolve_config(cls, load_method_config(name)))
+        config, _ = split_budget(load_method_config(name))  # the budget here is --epochs
+        model = cls(data=info, **resolve_config(cls, {**config, **overrides}))
         trainer = L.Trainer(max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
         started = time.perf_counter()
         trainer.fit(model, datamodule=datamodule)
-        print(f"trained {name}: {args.epochs} epochs on {len(bundle.splits['train'])} samples "
-              f"in {time.perf_counter() - started:.0f} s")
-        models[name] = model.eval()
+        seconds = time.perf_counter() - started
+        print(f"trained {name} {overrides or ''}: {args.epochs} epochs on {len(bundle.splits['train'])} samples "
+              f"in {seconds:.0f} s")
+        return model.eval(), seconds
 
     test = bundle.splits["test"].subset(np.arange(min(args.n_test, len(bundle.splits["test"]))))
     available = random_patterns(len(test), MISSING_PATTERNS, torch.Generator().manual_seed(args.seed))
@@ -86,7 +92,7 @@ def main() -> None:
                 outputs.append(model.predict_step(batch, i))
         return (time.perf_counter() - started) / len(test), outputs
 
-    fusion_time, fusion_out = timed(models["fusion"])
+    fusion_time, fusion_out = timed(trained("fusion")[0])
     fusion_metrics = regression_metrics(torch.cat([o["pred"] for o in fusion_out]), labels, args.dataset)
     print(f"fusion: {fusion_time * 1e3:.2f} ms/sample, MAE {fusion_metrics['mae']:.3f}, "
           f"ACC2 Non0 {fusion_metrics['acc2_non0'] * 100:.1f}")
@@ -104,17 +110,17 @@ def main() -> None:
         return torch.cat(errors).mean().item()
 
     zero_mse = rec_mse({m: torch.zeros_like(truth[m]) for m in MODALITIES})
-    imder = models["imder"]
     print(f"\nIMDer on {len(test)} test samples, one incomplete pattern each; rec_mse zero-imputation = {zero_mse:.4f}")
-    print("| steps | ms/sample | x fusion | MAE | ACC2 Non0 | rec_mse |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| steps (train = valid = test) | train s | ms/sample | x fusion | MAE | ACC2 Non0 | rec_mse |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for steps in (int(s) for s in args.steps.split(",")):
-        imder.hparams.sampling_steps = steps
+        L.seed_everything(args.seed, verbose=False)  # every step count starts from the same weights and batches
+        imder, train_seconds = trained("imder", sampling_steps=steps)
         per_sample, outputs = timed(imder)
         metrics = regression_metrics(torch.cat([o["pred"] for o in outputs]), labels, args.dataset)
         recovered = {m: torch.cat([o["recovered"][m] for o in outputs]) for m in MODALITIES}
-        print(f"| {steps} | {per_sample * 1e3:.1f} | {per_sample / fusion_time:.0f} | {metrics['mae']:.3f} | "
-              f"{metrics['acc2_non0'] * 100:.1f} | {rec_mse(recovered):.4f} |")
+        print(f"| {steps} | {train_seconds:.0f} | {per_sample * 1e3:.1f} | {per_sample / fusion_time:.0f} | "
+              f"{metrics['mae']:.3f} | {metrics['acc2_non0'] * 100:.1f} | {rec_mse(recovered):.4f} |")
 
 
 if __name__ == "__main__":

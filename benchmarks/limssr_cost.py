@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from mmbench.config import apply_overrides, load_method_config, resolve_config
+from mmbench.config import apply_overrides, load_method_config, resolve_config, split_budget
 from mmbench.data.datamodule import DataInfo, MaskedSplit
 from mmbench.data.loading import load_dataset
 from mmbench.registry import get_method_class
@@ -35,7 +35,8 @@ from mmbench.registry import get_method_class
 
 def build(name: str, info: DataInfo, overrides: list[str]):
     cls = get_method_class(name)
-    config = resolve_config(cls, apply_overrides(load_method_config(name), overrides))
+    arguments, _ = split_budget(apply_overrides(load_method_config(name), overrides))  # the budget is the runner's
+    config = resolve_config(cls, arguments)
     return cls(data=info, **config), config
 
 

@@ -3,9 +3,13 @@
 A method may remove more than the benchmark mask removed (its own augmentation), never restore
 anything. ``complete_view`` is the one way to reach the unmasked training features, and only where
 the training setting hands them over: a complete training batch, or ``full_<field>`` targets
-under the ``same`` setting. Under ``incomplete`` it refuses.
+under the ``same`` setting. Under ``incomplete`` it refuses. ``training_views`` decides, from the
+run's training setting (never from the batch's keys), whether a method's own missing-pattern
+sampling applies: under ``complete`` only.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -81,3 +85,24 @@ def random_patterns(batch_size: int, patterns: tuple[str, ...] = MISSING_PATTERN
     table = torch.tensor([pattern_to_available(p) for p in patterns], dtype=torch.bool)
     choice = torch.randint(len(patterns), (batch_size,), generator=generator)
     return table[choice].to(device)
+
+
+def draw_patterns(batch: dict, patterns: tuple[str, ...] = PATTERNS, generator: torch.Generator | None = None) -> dict:
+    """The batch with each sample reduced to one of ``patterns``, drawn uniformly per sample."""
+    available = random_patterns(len(batch["label"]), patterns, generator, batch["available"].device)
+    return drop_modalities(batch, available)
+
+
+def training_input(batch: dict, train_setting: str, simulate: Callable[[dict], dict] = draw_patterns) -> dict:
+    """What a method trains on: under ``complete`` its own simulated missingness (``simulate``,
+    default: one of the 7 patterns per sample); under ``same`` and ``incomplete`` the batch exactly
+    as the benchmark masked it, nothing added."""
+    return simulate(batch) if train_setting == "complete" else batch
+
+
+def training_views(batch: dict, train_setting: str,
+                   simulate: Callable[[dict], dict] = draw_patterns) -> tuple[dict, dict]:
+    """(input, complete target) of a training batch of a recovery method: :func:`training_input`,
+    and the complete features (from ``full_<field>`` under ``same``; ``incomplete`` has none, and
+    :func:`complete_view` raises)."""
+    return training_input(batch, train_setting, simulate), complete_view(batch)

@@ -40,15 +40,20 @@ Adaptations (every one):
 * Exact prompt sharing: the prompt's keys/values are computed once per distinct pattern in a batch
   and shared by its samples (``backbone.py``): the same numbers as feeding whole sequences, cheaper.
 * Availability patterns: the original draws one of the 7 patterns per batch from complete training
-  data. Under the ``complete`` setting (a batch in which every sample has all three modalities) the same
-  is done (``mmbench.augment.random_patterns`` + ``drop_modalities``); under ``incomplete`` / ``same``
-  the batch's own per-sample patterns are used as they are - the method only ever reads what the
-  masks left (``full_<field>`` targets of ``same`` are ignored), which is LIMSSR's point.
+  data. Under the ``complete`` setting (``self.data_info.train_setting``) the same is done, as the method's
+  own augmentation; under ``same`` and ``incomplete`` the batch is used exactly as the benchmark masked it,
+  nothing added - the method only ever reads what the masks left (``full_<field>`` targets of ``same`` are
+  ignored), which is LIMSSR's point.
+* Stages that read complete training features: none beyond the complete training data of the
+  ``complete`` setting. The standardisers use ``DataInfo.feature_stats`` (the complete training split's
+  under ``complete`` / ``same``, observed values only under ``incomplete``); nothing else reads features
+  outside the masked batch.
 * Mixed patterns in one batch (``incomplete``): the span of a modality depends on the pattern (available
   blocks first); samples are reordered per pattern and their hidden states put back in a fixed order.
 * Head biases start at the normalised training mean (the original starts at 0, i.e. a score of 0.5).
-* Epochs: the runner's (30 max, early stopping on the validation MAE) instead of 100; the warm-up is
-  ``warmup_fraction`` = 5% of the optimiser steps, as 5 of the original's 100 epochs.
+* Epochs: 100, every one run, as the original (``max_epochs`` = ``early_stop_patience`` = 100 in
+  ``configs/methods/limssr.yaml``); the warm-up is ``warmup_fraction`` = 5% of the optimiser steps, as 5 of
+  the original's 100 epochs. The checkpoint is the best validation epoch (the original: the best test one).
 * ``lr_patience`` is accepted for the common interface but unused (the schedule is cosine, as the original).
 * Checkpoints hold only what is trained (adapters, projectors, heads, special tokens): the frozen
   pretrained weights are reloaded from the model source, not written at every improvement.
@@ -70,7 +75,7 @@ from agents.limssr.losses import limssr_loss
 from agents.limssr.projector import ModalityProjector, segment_pool
 from agents.limssr.prompt import PromptBank, pattern_index
 from agents.llm import DEFAULT_LLM, load_causal_lm
-from mmbench.augment import drop_modalities, random_patterns
+from mmbench.augment import drop_modalities, random_patterns, training_input
 from mmbench.constants import MODALITIES, PATTERNS, TRAIN_SETTINGS, pattern_to_available
 from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, modality_inputs
@@ -117,6 +122,12 @@ class SequenceLayout(nn.Module):
         return hidden[:, start:start + self.positions[modality]]
 
 
+def one_pattern_for_the_batch(batch: dict) -> dict:
+    """The batch reduced to one of the 7 patterns, the same for all its samples (the original's sampling)."""
+    pattern = random_patterns(1, PATTERNS, device=batch["available"].device)
+    return drop_modalities(batch, pattern.expand_as(batch["available"]))
+
+
 def _gather_steps(sequence: Tensor, index: Tensor) -> Tensor:
     return sequence.gather(1, index.unsqueeze(-1).expand(-1, -1, sequence.shape[-1]))
 
@@ -143,6 +154,8 @@ class LIMSSR(MMBenchMethod):
     """
 
     supported_train_settings = TRAIN_SETTINGS
+    #: 2: under ``same`` a batch is used as masked, never re-patterned because it happens to be complete.
+    method_version = "2"
     #: The real pretrained LLM, but only its first 2 layers and 4 positions per modality (quick runs).
     quick_profile = {"llm_layers": 2, "max_positions": 4, "batch_size": 16}
 
@@ -218,9 +231,7 @@ class LIMSSR(MMBenchMethod):
         return low + (high - low) * outputs["score"]
 
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
-        if bool(batch["available"].all()):  # a complete batch: one random pattern for all, as the original
-            pattern = random_patterns(1, PATTERNS, device=batch["available"].device)
-            batch = drop_modalities(batch, pattern.expand_as(batch["available"]))
+        batch = training_input(batch, self.data_info.train_setting, one_pattern_for_the_batch)
         outputs, fusion_states = self.encode(batch, batch["available"])
         low, high = self.data_info.label_range
         target = (batch["label"] - low) / (high - low)

@@ -11,7 +11,8 @@
   every block), ``reversed`` (c_S by adapters in shallow blocks, E by cross-attention in deep ones),
   ``single_stream`` (E in the shallow blocks only, no c_S).
 * :class:`LatentDiffusion`: diffusers' ``DDPMScheduler`` for the forward process and training,
-  ``DDIMScheduler`` (same betas, eta = 0) for few-step sampling; :func:`tweedie_z0` is eq. (16).
+  ``DDIMScheduler`` (same betas, eta = 0, no clipping of the latents) for few-step sampling;
+  :func:`tweedie_z0` is eq. (16).
 
 One executor serves the three target modalities: it is conditioned on a learned target-modality
 embedding, with one VAE per modality mapping into a shared latent width. When several modalities are
@@ -169,7 +170,9 @@ class LatentDiffusion(nn.Module):
     def __init__(self, denoiser: Denoiser, train_timesteps: int = 1000):
         super().__init__()
         self.denoiser = denoiser
-        self.scheduler = DDPMScheduler(num_train_timesteps=train_timesteps, beta_schedule="squaredcos_cap_v2")
+        # clip_sample=False: diffusers' default clips to [-1, 1] (images); these latents have unit std.
+        self.scheduler = DDPMScheduler(num_train_timesteps=train_timesteps, beta_schedule="squaredcos_cap_v2",
+                                       clip_sample=False)
         self.register_buffer("alphas_cumprod", self.scheduler.alphas_cumprod.clone().float(), persistent=False)
 
     def add_noise(self, z0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
@@ -190,8 +193,11 @@ class LatentDiffusion(nn.Module):
     @torch.no_grad()
     def sample(self, shape: tuple[int, int], conditions: dict, steps: int, generator: torch.Generator,
                device) -> Tensor:
-        """z_0* by DDIM (eta = 0) in ``steps`` steps from z_T ~ N(0, I) drawn with ``generator``."""
-        sampler = DDIMScheduler.from_config(self.scheduler.config)
+        """z_0* by DDIM (eta = 0) in ``steps`` steps from z_T ~ N(0, I) drawn with ``generator``.
+
+        No clipping (the paper clips nowhere; the Tweedie estimate of training is not clipped either).
+        """
+        sampler = DDIMScheduler.from_config(self.scheduler.config)  # inherits clip_sample=False
         sampler.set_timesteps(steps)
         z = torch.randn(shape, generator=generator).to(device)
         for t in sampler.timesteps:

@@ -4,9 +4,29 @@ Paper: R. Dai et al., "OMG-Agent: Toward Robust Missing Modality Generation with
 Agentic Workflows" (../shared/papers/omg-agent.md; no public code was reachable). Reimplemented from the
 text: Sec. 3 (method), 4.1 (settings), 4.3 and Appendix D (ablations), Appendix A (hyperparameters).
 
-Per training batch (complete training data, or ``same`` with ``full_<field>`` targets): a pattern is drawn per
-sample among the 7 (the method's own augmentation), the batch is masked to it, and for each missing
-modality m of each sample:
+What a training step reads depends on the run's training setting (``self.data_info.train_setting``):
+
+* ``complete``: every training sample is complete; the method simulates missingness itself, drawing one of
+  the 7 patterns per sample (its own augmentation, under this setting only). Targets: the complete features.
+* ``same``: the batch exactly as the benchmark masked it (nothing added); targets: its ``full_<field>``.
+* ``incomplete``: the task head reads the batch exactly as masked; its missing modalities are filled by DDIM
+  draws, as at inference (there is no target to noise, so L_task cannot reach the executor). The executor's
+  own terms need a target: they hide a random part of what each sample observed from the executor's
+  condition (one of the 7 patterns intersected with the mask; never everything) and reconstruct the hidden,
+  observed modalities. A removed feature is never read.
+
+Stages that read complete training features, per setting:
+
+* ``complete``: all of them (the training data are complete).
+* ``same``: the VAE stage (its inputs), the knowledge base (entry values v_i, entry observations o_i and plans
+  u_i of the complete observation), the executor's targets z_0 = VAE(y_m); the standardiser and the
+  observation describer use ``DataInfo.feature_stats`` of the complete training split.
+* ``incomplete``: none. The VAEs train on observed values only, the base of modality m holds only the
+  training samples where m was observed (o_i = psi of what the entry observed, u_i = the plan of that
+  observation), the executor's targets are observed values, and ``DataInfo.feature_stats`` (standardiser,
+  describer) count observed values only.
+
+For each missing modality m of each sample of the executor's inputs:
 
 1. Planner: the observation (transcript if L is kept, else a description of the kept V/A features) ->
    cached LLM plan S* -> c_S = g(S*) (``planner.py``).
@@ -32,21 +52,26 @@ Adaptations, and choices where the paper is silent:
 * C_evi is computed and logged (it ranks evidence in eq. 3) but, as in eq. (15), not added to the loss.
 * The knowledge base is filled at fit start; a model never fitted has none and uses E = 0.
 * ``use_planner=False`` (w/o Planner): c_S is unit-norm Gaussian noise, as Appendix A says.
-* ``lambda_task=0`` (w/o L_task): the generated features reach the regressor detached, so the executor gets
-  no task gradient; the regressor itself is still trained (otherwise nothing would predict).
+* ``executor_task_grad=False`` (w/o L_task): the generated features reach the regressor detached, so L_task's
+  gradient does not reach the executor (denoiser, retriever projections); L_task still trains the task head
+  with the same weight ``lambda_task``. ``lambda_task`` is only that weight.
 * ``task_input="noisy"`` (Direct Classification): the task head reads VAE^-1(z_t) instead of Tweedie's z0_hat.
 * Inference averages ``generation_samples`` (8) DDIM draws per missing modality, decoded. One draw from
   p(y | x) errs by twice the conditional variance on average, so where the observation says little about
   the missing modality a single draw is further from the truth than zero-imputation; the average estimates
   E[y | x], as the Tweedie estimate the task head reads during training does. ``generation_samples: 1`` is
-  the paper's single draw.
-* Default epochs come from the runner (``--max-epochs``); sizes (hidden 64, latent 16, 4 blocks) are
-  small so a fixed-protocol run stays within minutes on 2 CPU cores (the paper gives no sizes).
+  the paper's single draw. DDIM does not clip the latents (the paper clips nowhere; the Tweedie estimate
+  of training is not clipped either).
+* Budget (``configs/methods/omg-agent.yaml``): Adam 2e-3 halving after ``lr_patience`` = 10 flat validation
+  epochs (Sec. 4.1); epochs and early stopping are not in the paper (benchmark epochs; stopping patience
+  set above the LR patience so the halving can act). Sizes (hidden 64, latent 16, 4 blocks) are small so
+  a fixed-protocol run stays within minutes on 2 CPU cores (the paper gives no sizes).
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -54,8 +79,8 @@ import torch.nn.functional as F
 from lightning.pytorch.utilities import move_data_to_device
 from torch import Tensor, nn
 
-from mmbench.augment import complete_view, drop_modalities, random_patterns
-from mmbench.constants import MODALITIES, PATTERNS, pattern_to_available
+from mmbench.augment import complete_view, drop_modalities, draw_patterns, random_patterns, training_input
+from mmbench.constants import MODALITIES, PATTERNS, TRAIN_SETTINGS, pattern_to_available
 from mmbench.data.datamodule import DataInfo
 from mmbench.data.text_encoder import EMBEDDING_DIM
 from mmbench.layers import FeatureStandardizer, masked_mean, modality_inputs
@@ -98,6 +123,15 @@ class ObservationEncoder(nn.Module):
         return self(zeros, available)
 
 
+class Observed(NamedTuple):
+    """What the method reads of a masked batch."""
+
+    available: Tensor  # (B, 3) bool
+    utterances: dict[str, Tensor]  # standardised, (B, D_m); zeros where removed
+    observation: Tensor  # u_X = psi(X), (B, 384)
+    plan: Tensor  # c_S, (B, 384)
+
+
 class OMGAgent(MMBenchMethod):
     """OMG-Agent (Planner -> Retriever -> latent-diffusion Executor) with a regression head.
 
@@ -111,6 +145,8 @@ class OMGAgent(MMBenchMethod):
         lambda_p: weight of L_plan (paper 0.1).
         lambda_e: weight of L_evi (paper 0.1).
         lambda_task: weight of L_task (paper 0.1).
+        executor_task_grad: False = ablation w/o L_task (L_task's gradient does not reach the executor;
+            the task head still trains on L_task).
         lambda_align: weight of psi's alignment with g (not in the paper; see the module docstring).
         planner_model: causal LM of the planner: ``smollm2`` (offline default), a hub id or a local path.
         use_planner: False = ablation w/o Planner (c_S is Gaussian noise).
@@ -129,12 +165,16 @@ class OMGAgent(MMBenchMethod):
         lr, weight_decay, lr_patience, batch_size: Adam 2e-3, halving after 10 flat validation epochs, 32 (MOSI).
     """
 
-    supported_train_settings = ("complete", "same")
+    supported_train_settings = TRAIN_SETTINGS
+    #: 2: trains on the benchmark's masks under same/incomplete, the w/o L_task switch, unclipped DDIM,
+    #: per-observation planner seeds.
+    method_version = "2"
     quick_profile = {"n_candidates": 1, "sampling_steps": 5, "vae_epochs": 2}
 
     def __init__(self, data: DataInfo, top_k: int = 10, temperature: float = 0.07, n_candidates: int = 5,
                  lambda_s: float = 0.3, gamma: float = 0.1, lambda_p: float = 0.1, lambda_e: float = 0.1,
-                 lambda_task: float = 0.1, lambda_align: float = 0.1, planner_model: str = DEFAULT_PLANNER,
+                 lambda_task: float = 0.1, executor_task_grad: bool = True, lambda_align: float = 0.1,
+                 planner_model: str = DEFAULT_PLANNER,
                  use_planner: bool = True, rerank: bool = True, use_retriever: bool = True,
                  weighting: str = "softmax", query_mode: str = "plan", injection: str = "hierarchical",
                  task_input: str = "tweedie", hidden_dim: int = 64, latent_dim: int = 16, key_dim: int = 128,
@@ -206,34 +246,41 @@ class OMGAgent(MMBenchMethod):
         target = torch.full((observation.shape[0],), MODALITIES.index(m), device=observation.device, dtype=torch.long)
         return {"observation": observation, "plan": plan, "evidence": evidence, "target": target}
 
-    def missing_modalities(self, ids: list[str], available: Tensor, observation: Tensor, plan: Tensor,
+    def missing_modalities(self, ids: list[str], missing: Tensor, observation: Tensor, plan: Tensor,
                            generator: torch.Generator):
-        """For each modality some rows miss: (m, rows, evidence E, C_evi, denoiser conditions) of those rows.
+        """For each modality some rows of ``missing`` (B, 3) lack: (m, rows, evidence E, C_evi, denoiser
+        conditions) of those rows.
 
         Lazy, so each modality's evidence draws from ``generator`` right before its caller's diffusion does.
         """
         for position, m in enumerate(MODALITIES):
-            rows = torch.nonzero(~available[:, position]).flatten()
+            rows = torch.nonzero(missing[:, position]).flatten()
             if len(rows) == 0:
                 continue
             row_ids = [ids[i] for i in rows.tolist()]
             evidence, evidence_cost = self.evidence(m, observation[rows], plan[rows], row_ids, generator)
             yield m, rows, evidence, evidence_cost, self.conditions(m, observation[rows], plan[rows], evidence)
 
+    def observe(self, batch: dict) -> Observed:
+        """What the method reads of a (masked) batch: flags, utterances, u_X = psi(X) and c_S."""
+        available = batch["available"].bool()
+        utterances = self.utterances(batch)
+        return Observed(available, utterances, self.psi(utterances, available), self.plan_vectors(batch))
+
+    def fill_by_sampling(self, observed: Observed, ids: list[str], generator: torch.Generator) -> dict[str, Tensor]:
+        """The utterances of ``observed`` with every missing modality generated by DDIM (no gradient)."""
+        completed = dict(observed.utterances)
+        missing = self.missing_modalities(ids, ~observed.available, observed.observation, observed.plan, generator)
+        for m, rows, _, _, conditions in missing:
+            completed[m] = completed[m].index_put((rows,), self.generate(m, conditions, generator))
+        return completed
+
     # ------------------------------------------------------------------ inference
     def complete(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
         """(prediction (B,), standardised utterance features with every missing modality generated)."""
-        available = batch["available"].bool()
-        utterances = self.utterances(batch)
-        observation = self.psi(utterances, available)
-        plan = self.plan_vectors(batch)
-        completed = dict(utterances)
-        generator = torch.Generator().manual_seed(0)  # same input, same generation
-        for m, rows, _, _, conditions in self.missing_modalities(batch["id"], available, observation, plan, generator):
-            generated = completed[m].clone()
-            generated[rows] = self.generate(m, conditions, generator)
-            completed[m] = generated
-        return self.predict_score(observation, completed, available), completed
+        observed = self.observe(batch)
+        completed = self.fill_by_sampling(observed, batch["id"], torch.Generator().manual_seed(0))  # repeatable
+        return self.predict_score(observed.observation, completed, observed.available), completed
 
     def generate(self, m: str, conditions: dict, generator: torch.Generator | None) -> Tensor:
         """Standardised utterance features of ``m`` for the rows of ``conditions``: the mean of
@@ -255,54 +302,85 @@ class OMGAgent(MMBenchMethod):
         return out
 
     # ------------------------------------------------------------------ training
-    def training_loss(self, batch: dict) -> dict[str, Tensor]:
-        full = complete_view(batch)
-        generator = torch.Generator().manual_seed(int(self.global_step) + 7919 * int(self.current_epoch))
-        drawn = random_patterns(len(batch["label"]), PATTERNS, generator, batch["available"].device)
-        inputs = drop_modalities(batch, drawn)
-        available = inputs["available"].bool()
-        targets = self.utterances(full)
-        utterances = self.utterances(inputs)
-        observation = self.psi(utterances, available)
-        plan = self.plan_vectors(inputs)
-        completed = dict(utterances)
-        terms = {name: observation.new_zeros(()) for name in ("noise", "plan", "evi", "c_evi")}
+    def target_view(self, batch: dict) -> dict:
+        """The training features the method may use as targets and base entries (its ``available`` says
+        which): the complete ones under ``complete`` / ``same``, the observed ones under ``incomplete``."""
+        return batch if self.data_info.train_setting == "incomplete" else complete_view(batch)
+
+    def training_inputs(self, batch: dict, generator: torch.Generator) -> tuple[dict, dict]:
+        """(the task head's inputs, the executor's inputs) of a training batch.
+
+        The task head reads the benchmark's masks as given (own pattern sampling under ``complete`` only).
+        The executor reads the same, except under ``incomplete``, where only observed modalities can be
+        targets: there it sees one of the 7 patterns intersected with the mask (never nothing), and the
+        observed modalities this hides are its targets.
+        """
+        def simulate(view: dict) -> dict:
+            return draw_patterns(view, PATTERNS, generator)
+
+        task_inputs = training_input(batch, self.data_info.train_setting, simulate)
+        if self.data_info.train_setting != "incomplete":
+            return task_inputs, task_inputs
+        available = batch["available"].bool()
+        kept = random_patterns(len(available), PATTERNS, generator, available.device) & available
+        nothing = ~kept.any(1)
+        kept[nothing] = available[nothing]
+        return task_inputs, drop_modalities(batch, kept)
+
+    def executor_terms(self, observed: Observed, targets: dict, ids: list[str],
+                       generator: torch.Generator) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(L_noise, L_plan, L_evi, C_evi averaged over the generated rows; the utterances with each
+        generated row filled with the task view of its Tweedie estimate) for the rows whose missing
+        modality has a target."""
+        target_features = self.utterances(targets)
+        missing = ~observed.available & targets["available"].bool()
+        completed = dict(observed.utterances)
+        sums = {name: observed.observation.new_zeros(()) for name in ("noise", "plan", "evi", "c_evi")}
         generated_rows = 0
-        missing = self.missing_modalities(batch["id"], available, observation, plan, generator)
-        for m, rows, evidence, evidence_cost, conditions in missing:
-            z0 = self.vaes[m].encode(targets[m][rows])
+        for m, rows, evidence, evidence_cost, conditions in self.missing_modalities(
+                ids, missing, observed.observation, observed.plan, generator):
+            z0 = self.vaes[m].encode(target_features[m][rows])
             noise, eps_hat, z_t, t = self.diffusion.training_terms(z0, conditions, generator)
-            z0_hat = self.diffusion.tweedie(z_t, eps_hat, t)
-            generated = self.vaes[m].decode(z0_hat)
+            generated = self.vaes[m].decode(self.diffusion.tweedie(z_t, eps_hat, t))
             task_view = generated if self.hparams.task_input == "tweedie" else self.vaes[m].decode(z_t)
-            filled = completed[m].clone()
-            filled[rows] = task_view.detach() if self.hparams.lambda_task == 0 else task_view
-            completed[m] = filled
-            n = len(rows)
-            terms["noise"] = terms["noise"] + F.mse_loss(eps_hat, noise, reduction="none").mean(1).sum()
-            has_plan = plan[rows].norm(dim=1) > 0
-            plan_cos = F.cosine_similarity(self.psi.single(m, generated), plan[rows], dim=1)
-            terms["plan"] = terms["plan"] + ((1 - plan_cos) * has_plan).sum()
+            if not self.hparams.executor_task_grad:  # w/o L_task: the task head still reads it
+                task_view = task_view.detach()
+            completed[m] = completed[m].index_put((rows,), task_view)
+            sums["noise"] = sums["noise"] + F.mse_loss(eps_hat, noise, reduction="none").mean(1).sum()
+            has_plan = observed.plan[rows].norm(dim=1) > 0
+            plan_cos = F.cosine_similarity(self.psi.single(m, generated), observed.plan[rows], dim=1)
+            sums["plan"] = sums["plan"] + ((1 - plan_cos) * has_plan).sum()
             if self.hparams.use_retriever and len(self.bases[m]):
-                l1 = (generated - self.evidence_heads[m](evidence)).abs().mean(1)
-                terms["evi"] = terms["evi"] + l1.sum()
-                terms["c_evi"] = terms["c_evi"] + evidence_cost.detach().sum()
-            generated_rows += n
-        for name in terms:
-            terms[name] = terms[name] / max(generated_rows, 1)
-        task = F.l1_loss(self.predict_score(observation, completed, available), batch["label"])
-        align = self.alignment_loss(full, utterances, available, observation)
+                sums["evi"] = sums["evi"] + (generated - self.evidence_heads[m](evidence)).abs().mean(1).sum()
+                sums["c_evi"] = sums["c_evi"] + evidence_cost.detach().sum()
+            generated_rows += len(rows)
+        return {name: value / max(generated_rows, 1) for name, value in sums.items()}, completed
+
+    def training_terms(self, batch: dict) -> dict[str, Tensor]:
+        """Every loss term of a training batch, with its graph (``training_loss`` weighs them)."""
+        generator = torch.Generator().manual_seed(int(self.global_step) + 7919 * int(self.current_epoch))
+        task_inputs, executor_inputs = self.training_inputs(batch, generator)
+        targets = self.target_view(batch)
+        observed = self.observe(executor_inputs)
+        terms, completed = self.executor_terms(observed, targets, batch["id"], generator)
+        if task_inputs is not executor_inputs:  # incomplete: missing modalities have no target to noise
+            observed = self.observe(task_inputs)
+            completed = self.fill_by_sampling(observed, batch["id"], generator)
+        prediction = self.predict_score(observed.observation, completed, observed.available)
+        terms["task"] = F.l1_loss(prediction, batch["label"])
+        terms["align"] = self.alignment_loss(targets, observed.observation)
+        return terms
+
+    def training_loss(self, batch: dict) -> dict[str, Tensor]:
+        terms = self.training_terms(batch)
         hp = self.hparams
         rec = terms["noise"] + hp.lambda_p * terms["plan"] + hp.lambda_e * terms["evi"]
-        # lambda_task = 0 (w/o L_task): no task gradient reaches the executor (generated features are
-        # detached above), but the regressor must still learn to read them.
-        loss = rec + (hp.lambda_task if hp.lambda_task > 0 else 1.0) * task + hp.lambda_align * align
-        return {"loss": loss, "rec": rec.detach(), "noise": terms["noise"].detach(), "plan": terms["plan"].detach(),
-                "evi": terms["evi"].detach(), "c_evi": terms["c_evi"], "task": task.detach(), "align": align.detach()}
+        loss = rec + hp.lambda_task * terms["task"] + hp.lambda_align * terms["align"]
+        return {"loss": loss, "rec": rec.detach(), **{name: value.detach() for name, value in terms.items()}}
 
-    def alignment_loss(self, full: dict, utterances: dict, available: Tensor, observation: Tensor) -> Tensor:
+    def alignment_loss(self, targets: dict, observation: Tensor) -> Tensor:
         """1 - cos(psi(X), g(transcript)) over samples whose transcript the method may read."""
-        texts = full.get("raw_text")
+        texts = targets.get("raw_text")
         if not texts:
             return observation.new_zeros(())
         rows = [i for i, t in enumerate(texts) if t.strip()]
@@ -328,11 +406,17 @@ class OMGAgent(MMBenchMethod):
     def on_predict_start(self) -> None:
         self.rebuild_indices()
 
+    def observed_targets(self, batch: dict) -> tuple[dict[str, Tensor], Tensor]:
+        """(standardised utterances of :meth:`target_view`, (B, 3) which of them exist)."""
+        targets = self.target_view(batch)
+        return self.utterances(targets), targets["available"].bool()
+
     def fit_vaes(self, loader) -> None:
-        """The VAE stage: training loader only; the VAEs are frozen afterwards."""
+        """The VAE stage: training loader only, each VAE on the values :meth:`target_view` holds; frozen after."""
         def loss_fn(batch: dict) -> Tensor:
-            targets = self.utterances(complete_view(batch))
-            return sum(self.vaes[m].loss(targets[m]) for m in MODALITIES)
+            features, observed = self.observed_targets(batch)
+            return sum(self.vaes[m].loss(features[m][observed[:, i]])
+                       for i, m in enumerate(MODALITIES) if observed[:, i].any())
 
         for vae in self.vaes.values():
             vae.scale.fill_(1.0)
@@ -341,60 +425,71 @@ class OMGAgent(MMBenchMethod):
         with torch.no_grad():
             means = {m: [] for m in MODALITIES}
             for batch in loader:
-                targets = self.utterances(complete_view(move_data_to_device(batch, self.device)))
-                for m in MODALITIES:
-                    means[m].append(self.vaes[m].posterior(targets[m])[0])
+                features, observed = self.observed_targets(move_data_to_device(batch, self.device))
+                for i, m in enumerate(MODALITIES):
+                    means[m].append(self.vaes[m].posterior(features[m][observed[:, i]])[0])
             for m in MODALITIES:
                 self.vaes[m].scale.fill_(1.0 / torch.cat(means[m]).std().clamp_min(1e-3))
 
     @torch.no_grad()
     def fill_knowledge_base(self, loader) -> None:
-        """Training entries: ids, complete utterances, u_i = g(plan of the complete observation), values.
+        """Training entries of :meth:`target_view`: ids, utterances, u_i = g(plan of the entry's observation),
+        values. The base of modality m holds only the entries where m is in that view.
 
-        The complete observation of an entry holds its transcript only where the training batch kept
-        language (``complete_view`` restores features, never a removed transcript). Before that, the
-        plans of every training sample under the 7 patterns are computed in one batched pass, so the
-        training steps only read the cache.
+        An entry's observation holds its transcript only where the training batch kept language
+        (``complete_view`` restores features, never a removed transcript). Before that, the plans of every
+        training sample under the 7 patterns are computed in one batched pass, so the training steps only
+        read the cache.
         """
-        ids, utterances, entries, observations, transcripts = [], {m: [] for m in MODALITIES}, [], [], []
+        ids, utterances, available, entries, observations, transcripts = [], {m: [] for m in MODALITIES}, [], [], [], []
         for batch in loader:
             batch = move_data_to_device(batch, self.device)
-            full = complete_view(batch)
+            view = self.target_view(batch)
             ids += batch["id"]
-            for m, value in self.utterances(full).items():
+            for m, value in self.utterances(view).items():
                 utterances[m].append(value)
-            entries += self.describer.describe(full)
-            transcripts += [t for t in batch.get("raw_text") or [] if t.strip()]
+            available.append(view["available"].bool())
+            entries += self.describer.describe(view)
+            transcripts += [t for t in view.get("raw_text") or [] if t.strip()]
             for pattern in PATTERNS:
                 flags = torch.tensor(pattern_to_available(pattern), device=self.device).expand_as(batch["available"])
-                observations += self.describer.describe(drop_modalities(full, flags))
-        if self.hparams.use_planner:
-            self.plan_book.plans(list(dict.fromkeys(entries + observations)))
-            stats = self.plan_book.stats
-            print(f"omg-agent planner {self.hparams.planner_model} (|Omega| = {self.hparams.n_candidates}): "
-                  f"{stats['planned']} observations planned in {stats['seconds']:.0f} s, {stats['cached']} from the "
-                  f"cache, {stats['no_valid_plan']} without a valid plan", file=sys.stderr)
-            semantic = torch.from_numpy(self.plan_book.embed(entries)).to(self.device)
-        else:
-            semantic = torch.zeros(len(ids), EMBEDDING_DIM, device=self.device)
+                observations += self.describer.describe(drop_modalities(view, flags))
+        semantic = self.entry_plans(entries, observations)
         embed_texts(transcripts, _cache_dir())  # psi's alignment targets, encoded once (memoised)
         self._entry_utterances = {m: torch.cat(v) for m, v in utterances.items()}
-        for m in MODALITIES:
-            value = F.pad(self._entry_utterances[m], (0, self.evidence_dim - self._entry_utterances[m].shape[1]))
-            self.bases[m].fill(ids, torch.zeros(len(ids), EMBEDDING_DIM, device=self.device), semantic, value)
+        self._entry_available = torch.cat(available)
+        self._base_rows = {}
+        for position, m in enumerate(MODALITIES):
+            rows = torch.nonzero(self._entry_available[:, position]).flatten()
+            values = self._entry_utterances[m][rows]
+            self._base_rows[m] = rows
+            observation = torch.zeros(len(rows), EMBEDDING_DIM, device=self.device)  # set by rebuild_indices
+            self.bases[m].fill([ids[i] for i in rows.tolist()], observation, semantic[rows],
+                               F.pad(values, (0, self.evidence_dim - values.shape[1])))
+
+    def entry_plans(self, entries: list[str], observations: list[str]) -> Tensor:
+        """u_i (N, 384) of the entries' observations, after planning every observation training will read."""
+        if not self.hparams.use_planner:
+            return torch.zeros(len(entries), EMBEDDING_DIM, device=self.device)
+        self.plan_book.plans(list(dict.fromkeys(entries + observations)))
+        stats = self.plan_book.stats
+        print(f"omg-agent planner {self.hparams.planner_model} (|Omega| = {self.hparams.n_candidates}): "
+              f"{stats['planned']} observations planned in {stats['seconds']:.0f} s, {stats['cached']} from the "
+              f"cache, {stats['no_valid_plan']} without a valid plan", file=sys.stderr)
+        return torch.from_numpy(self.plan_book.embed(entries)).to(self.device)
 
     @torch.no_grad()
     def rebuild_indices(self) -> None:
         """Recompute the entries' observation embeddings and keys with the current psi / key nets; re-index."""
         if not self.hparams.use_retriever or not hasattr(self, "_entry_utterances"):
             return
-        ones = torch.ones(len(self.bases["L"]), len(MODALITIES), dtype=torch.bool, device=self.device)
         was_training = self.psi.training
         self.psi.eval()
-        observation = self.psi(self._entry_utterances, ones)
+        observation = self.psi(self._entry_utterances, self._entry_available)
         self.psi.train(was_training)
         for m in MODALITIES:
             base = self.bases[m]
-            base.observation = observation
-            base.rebuild(self.retrievers[m].entry_keys(base))
-        self.rebuild_seconds.append(sum(self.bases[m].last_rebuild_seconds for m in MODALITIES))
+            base.observation = observation[self._base_rows[m]]
+            if len(base):
+                base.rebuild(self.retrievers[m].entry_keys(base))
+        self.rebuild_seconds.append(sum(self.bases[m].last_rebuild_seconds for m in MODALITIES if len(self.bases[m])))

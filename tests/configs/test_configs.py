@@ -1,7 +1,7 @@
 """Every YAML under configs/methods validates against its method's constructor."""
 import pytest
 
-from mmbench.config import configs_dir, load_method_config, validate_config
+from mmbench.config import check_values, configs_dir, load_method_config, split_budget, validate_config
 from mmbench.registry import get_method_class, method_names
 
 CONFIG_FILES = sorted((configs_dir() / "methods").glob("*.yaml"))
@@ -15,4 +15,7 @@ def test_every_registered_method_without_variant_suffix_has_a_config():
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=[p.stem for p in CONFIG_FILES])
 def test_config_keys_match_constructor(path):
-    validate_config(get_method_class(path.stem), load_method_config(path.stem, path), source=str(path))
+    constructor, budget = split_budget(load_method_config(path.stem, path))
+    method_class = get_method_class(path.stem)
+    validate_config(method_class, constructor, source=str(path))
+    check_values(method_class, {**constructor, **budget}, source=str(path))  # types and declared ranges

@@ -1,9 +1,12 @@
-"""What could silently go wrong in ae / cra / mmin: the teacher's data, the targets, the fidelity output."""
+"""What could silently go wrong in ae / cra / mmin: the teacher's data, the targets, the fidelity output,
+the training patterns of each setting."""
+import dataclasses
+
 import torch
 
 from baselines.ae import AE
 from baselines.cra import CRA
-from baselines.imagination import ResidualAutoencoder, training_views
+from baselines.imagination import ResidualAutoencoder
 from baselines.mmin import MMIN
 from mmbench.augment import drop_modalities
 from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
@@ -28,7 +31,7 @@ def test_mmin_teacher_sees_training_samples_only_and_is_frozen_after_its_stage()
 
 def test_mmin_teacher_under_the_same_setting_reads_the_true_features():
     bundle = tiny_bundle()
-    model = MMIN(tiny_info(bundle), hidden_dim=16, teacher_epochs=1)
+    model = MMIN(dataclasses.replace(tiny_info(bundle), train_setting="same"), hidden_dim=16, teacher_epochs=1)
     inputs: list[torch.Tensor] = []
     forward = model.teacher.forward
 
@@ -108,15 +111,33 @@ def test_each_network_is_clipped_separately():
         assert torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) <= 0.5 + 1e-4
 
 
-def test_training_views_draw_patterns_on_complete_batches_and_keep_the_benchmark_mask_otherwise():
-    split = tiny_bundle().splits["train"]
+def inputs_seen_in_training(model, batch: dict) -> torch.Tensor:
+    """The availability flags of what the model's training step encodes."""
+    seen = []
+    imagine = model.imagine
+
+    def recording(view):
+        seen.append(view["available"].clone())
+        return imagine(view)
+
+    model.imagine = recording
+    model.training_loss(batch)
+    return seen[0]
+
+
+def test_own_patterns_are_drawn_under_complete_only_and_same_trains_on_the_given_mask():
+    bundle = tiny_bundle()
+    split = bundle.splits["train"]
     torch.manual_seed(0)
-    incomplete, complete = training_views(make_batch(split))
-    assert complete["available"].all() and not incomplete["available"].all()
-    given = torch.tensor([[False, True, True]] * len(split))
-    incomplete, complete = training_views(make_batch(split, given, with_targets=True))
-    assert torch.equal(incomplete["available"], given) and complete["available"].all()
-    assert torch.allclose(complete["text"], torch.from_numpy(split.features["L"]))
+    for cls in (AE, MMIN):
+        same = cls(dataclasses.replace(tiny_info(bundle), train_setting="same"), hidden_dim=16)
+        given = torch.tensor([[False, True, True], [True, True, True]] * (len(split) // 2))
+        assert torch.equal(inputs_seen_in_training(same, make_batch(split, given, with_targets=True)), given)
+        # A mask that removed nothing (rate 0.0): the setting, not the batch's keys, says nothing is added.
+        everything = torch.ones(len(split), 3, dtype=torch.bool)
+        assert inputs_seen_in_training(same, make_batch(split, everything)).all()
+        complete = cls(tiny_info(bundle), hidden_dim=16)
+        assert not inputs_seen_in_training(complete, make_batch(split)).all()  # its own 7 patterns
 
 
 def test_cascade_refines_and_one_block_is_the_plain_autoencoder():

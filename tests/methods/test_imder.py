@@ -1,4 +1,6 @@
-"""What could silently go wrong in imder: the SDE loss and sampler, the MR = 0 stage's data, the masks."""
+"""What could silently go wrong in imder: the SDE loss and sampler, the MR = 0 stage's data, the masks,
+one sampler for training, validation and test, the training patterns of each setting."""
+import dataclasses
 import math
 
 import torch
@@ -7,7 +9,7 @@ from baselines.imder import IMDer
 from baselines.score_unet import VESDE
 from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
 
-SMALL = dict(IMDer.quick_profile, layers=1, time_embed_dim=32)
+SMALL = dict(IMDer.quick_profile, layers=1, time_embed_dim=32, sampling_steps=3)  # cheap tests
 
 
 def point_mass_score(sde: VESDE, centre: torch.Tensor):
@@ -64,11 +66,10 @@ def test_euler_maruyama_with_the_exact_score_samples_a_gaussian_of_the_right_sca
     assert abs(samples.std().item() - 2.0) < 0.2 and abs(samples.mean().item()) < 0.1
 
 
-def test_mr0_stage_sees_training_samples_only_and_sampling_steps_follow_the_phase():
+def test_mr0_stage_sees_training_samples_only_and_one_sampler_serves_training_validation_and_test():
     bundle = tiny_bundle()
-    model = IMDer(tiny_info(bundle), **{**SMALL, "pretrain_epochs": 2, "sampling_steps": 9,
-                                        "valid_sampling_steps": 2, "train_sampling_steps": 1})
-    seen, steps = [], []
+    model = IMDer(tiny_info(bundle), **{**SMALL, "pretrain_epochs": 2, "sampling_steps": 2})
+    seen, calls = [], []
     original_loss, original_sampler = model.pretrain_loss, model.sde.euler_maruyama
 
     def recording_loss(batch):
@@ -76,7 +77,7 @@ def test_mr0_stage_sees_training_samples_only_and_sampling_steps_follow_the_phas
         return original_loss(batch)
 
     def recording_sampler(score_fn, shape, n_steps, device, generator=None):
-        steps.append(n_steps)
+        calls.append(("train" if model.training else "eval", n_steps))
         return original_sampler(score_fn, shape, n_steps, device, generator)
 
     model.pretrain_loss = recording_loss
@@ -86,7 +87,12 @@ def test_mr0_stage_sees_training_samples_only_and_sampling_steps_follow_the_phas
     assert set(seen) == set(bundle.splits["train"].ids.tolist())
     assert not any(p.requires_grad for p in model.projections.parameters())  # frozen, as IMDer
     assert all(p.requires_grad for p in model.backbone.parameters())  # fine-tuned in the main stage
-    assert set(steps) == {1, 2}  # training and validation steps; the 9 test steps never ran in fit
+    assert {phase for phase, _ in calls} == {"train", "eval"}  # training steps and validation both sampled
+    model.eval()
+    with torch.no_grad():  # the runner's test predictions
+        model.predict_step(make_batch(bundle.splits["test"], torch.tensor([[True, False, True]] * 24)), 0)
+    assert calls[-1] == ("eval", 2)
+    assert {n for _, n in calls} == {2}  # the checkpoint is chosen on samples drawn like the test's
 
 
 def test_recovery_reads_only_what_the_mask_leaves_and_evaluation_is_repeatable():
@@ -108,13 +114,31 @@ def test_recovery_reads_only_what_the_mask_leaves_and_evaluation_is_repeatable()
         assert torch.allclose(recovered, again["recovered"][m], atol=1e-5)
 
 
-def test_training_on_complete_batches_draws_patterns_and_scores_only_missing_modalities():
+def availability_seen_in_training(model, batch: dict) -> torch.Tensor:
+    """The availability flags the recovery step of a training step works on."""
+    seen = []
+    recover = model.recover
+
+    def recording(sequences, masks, available, *args, **kwargs):
+        seen.append(available.clone())
+        return recover(sequences, masks, available, *args, **kwargs)
+
+    model.recover = recording
+    model.training_loss(batch)
+    return seen[0]
+
+
+def test_own_patterns_are_drawn_under_complete_only_and_same_trains_on_the_given_mask():
     torch.manual_seed(0)
     bundle = tiny_bundle()
-    model = IMDer(tiny_info(bundle), **SMALL)
-    batch = make_batch(bundle.splits["train"])
-    incomplete, complete = model.training_views(batch)
-    assert complete["available"].all() and not incomplete["available"].all()
-    losses = model.training_loss(make_batch(bundle.splits["train"], torch.ones(64, 3, dtype=torch.bool),
-                                            with_targets=True))  # 'same' with nothing removed
-    assert losses["score"].item() == 0 and losses["reconstruction"].item() == 0
+    split = bundle.splits["train"]
+    same = IMDer(dataclasses.replace(tiny_info(bundle), train_setting="same"), **SMALL)
+    given = torch.tensor([[True, False, True], [True, True, True]] * (len(split) // 2))
+    assert torch.equal(availability_seen_in_training(same, make_batch(split, given, with_targets=True)), given)
+    # A mask that removed nothing (rate 0.0): the setting, not the batch's keys, says nothing is added.
+    everything = availability_seen_in_training(same, make_batch(split, torch.ones(len(split), 3, dtype=torch.bool)))
+    assert everything.all()
+    complete = IMDer(tiny_info(bundle), **SMALL)
+    assert not availability_seen_in_training(complete, make_batch(split)).all()  # its own 7 patterns
+    losses = same.training_loss(make_batch(split, torch.ones(len(split), 3, dtype=torch.bool), with_targets=True))
+    assert losses["score"].item() == 0 and losses["reconstruction"].item() == 0  # nothing missing, nothing scored

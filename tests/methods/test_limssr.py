@@ -3,6 +3,7 @@
 Every test uses the tiny random Llama (``tiny-random-llama``: no weights, no download).
 """
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -18,9 +19,24 @@ from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, ti
 TINY = "tiny-random-llama"
 
 
-def tiny_limssr(bundle, **overrides):
+def tiny_limssr(bundle, setting: str = "complete", **overrides):
     torch.manual_seed(0)
-    return LIMSSR(tiny_info(bundle), llm=TINY, max_positions=4, **overrides)
+    return LIMSSR(replace(tiny_info(bundle), train_setting=setting), llm=TINY, max_positions=4, **overrides)
+
+
+def encoded_availability(model, batch, monkeypatch, seeds=range(6)) -> list[torch.Tensor]:
+    """The availability flags the LLM reads in training steps on ``batch``, one per seed."""
+    seen = []
+    original = model.encode
+
+    def spy(batch, available):
+        seen.append(available.clone())
+        return original(batch, available)
+
+    monkeypatch.setattr(model, "encode", spy)
+    for seed in seeds:
+        seeded_loss(model, batch, seed)
+    return seen
 
 
 def seeded_loss(model, batch, seed=3):
@@ -33,7 +49,7 @@ def test_incomplete_training_batches_hold_no_removed_features_and_tampering_them
     batch = next(iter(tiny_datamodule(bundle, train_setting="incomplete").train_dataloader()))
     assert not any(key.startswith("full_") for key in batch)
     assert not bool(batch["available"].all())
-    model = tiny_limssr(bundle).train()
+    model = tiny_limssr(bundle, "incomplete").train()
     tampered = dict(batch)
     for position, field in enumerate(("text", "vision", "audio")):
         removed = ~batch["available"][:, position]
@@ -42,23 +58,20 @@ def test_incomplete_training_batches_hold_no_removed_features_and_tampering_them
     assert torch.equal(seeded_loss(model, batch), seeded_loss(model, tampered))
 
 
-def test_a_complete_training_batch_gets_one_random_pattern_for_all_its_samples(monkeypatch):
+def test_under_complete_a_batch_gets_one_random_pattern_for_all_its_samples(monkeypatch):
     bundle = tiny_bundle()
-    model = tiny_limssr(bundle).train()
-    seen = []
-    original = model.encode
-
-    def spy(batch, available):
-        seen.append(available.clone())
-        return original(batch, available)
-
-    monkeypatch.setattr(model, "encode", spy)
-    batch = make_batch(bundle.splits["train"])
-    for seed in range(6):
-        seeded_loss(model, batch, seed)
+    seen = encoded_availability(tiny_limssr(bundle).train(), make_batch(bundle.splits["train"]), monkeypatch)
     for available in seen:
         assert (available == available[0]).all() and available[0].any()
     assert len({tuple(a[0].tolist()) for a in seen}) > 1  # different batches, different patterns
+
+
+@pytest.mark.parametrize("setting", ["same", "incomplete"])
+def test_under_same_and_incomplete_a_batch_is_read_as_masked_even_when_nothing_is_missing(setting, monkeypatch):
+    bundle = tiny_bundle()
+    batch = make_batch(bundle.splits["train"], with_targets=setting == "same")  # e.g. a random MR 0.0 batch
+    for available in encoded_availability(tiny_limssr(bundle, setting).train(), batch, monkeypatch):
+        assert torch.equal(available, batch["available"])
 
 
 def test_shared_prompt_keys_values_give_the_same_hidden_states_as_whole_sequences():
@@ -129,7 +142,7 @@ def test_checkpoints_leave_out_frozen_weights_and_load_back():
 
 def test_fits_under_the_incomplete_setting_with_clipping_and_a_scheduled_lr(monkeypatch):
     bundle = tiny_bundle(n_train=32, n_eval=8)
-    model = tiny_limssr(bundle, lr=1e-2)
+    model = tiny_limssr(bundle, "incomplete", lr=1e-2)
     norms = []  # the gradient norm after each clipping call, while the gradients still exist
     clip = model.configure_gradient_clipping
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmbench.config import load_method_config, resolve_config
+from mmbench.config import load_method_config, resolve_config, split_budget
 from mmbench.registry import get_method_class, method_names
 from tests.helpers import make_batch, tiny_bundle, tiny_info
 
@@ -28,7 +28,8 @@ def test_every_shipped_method_imports(name):
 
 def build(name: str, bundle):
     cls = get_method_class(name)
-    config = resolve_config(cls, {**load_method_config(name), **getattr(cls, "quick_profile", {})})
+    constructor, _ = split_budget({**load_method_config(name), **cls.quick_profile})  # the budget is the runner's
+    config = resolve_config(cls, constructor)
     return cls(data=tiny_info(bundle), **config)
 
 

@@ -1,16 +1,21 @@
-"""OMG-Agent's distinctive guarantees: retrieval, zero adapters, Tweedie, planner inputs, plan cache, variants."""
+"""OMG-Agent's distinctive guarantees: retrieval, zero adapters, Tweedie, planner inputs, plan cache, variants,
+training settings."""
 import inspect
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from agents.omg_agent import planner as planner_module
 from agents.omg_agent.executor import Denoiser, LatentDiffusion, ZeroAdapter
 from agents.omg_agent.planner import (SENTIMENTS, Candidate, ObservationDescriber, PlanBook, PlanCache, parse_plan,
                                       register_planner, select_plan)
 from agents.omg_agent.retriever import EvidenceRetriever, KnowledgeBase
 from mmbench.augment import drop_modalities
-from tests.helpers import make_batch, tiny_bundle, tiny_datamodule, tiny_info
+from mmbench.constants import MODALITIES
+from mmbench.data.datamodule import DataInfo
+from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
 
 TINY_PLANNER = "tiny-random-llama-3-token-slots"
 
@@ -196,16 +201,148 @@ def test_plan_cache_is_reused_and_resumes(tiny_planner, tmp_path):
 # ------------------------------------------------------------------ variants
 
 
-def test_variants_are_the_base_method_with_one_switch():
+def test_variants_switch_constructor_arguments_of_the_base_method():
     from agents.omg_agent import OMGAgent
-    from agents.omg_agent import variants
+    from agents.omg_agent.variants import VARIANTS
 
-    assert len(variants.VARIANT_SWITCHES) == 19
-    for name, (class_name, switches, _) in variants.VARIANT_SWITCHES.items():
-        cls = getattr(variants, class_name)
-        assert issubclass(cls, OMGAgent)
-        params = inspect.signature(cls.__init__).parameters
-        for key, value in switches.items():
-            assert params[key].default == value, name
-    model = variants.OMGAgentK5(tiny_info(), use_planner=False)
-    assert model.hparams.top_k == 5 and model.retrievers["V"].top_k == 5
+    params = inspect.signature(OMGAgent.__init__).parameters
+    assert len(VARIANTS) == 19
+    for name, (switches, _) in VARIANTS.items():
+        assert switches and set(switches) <= set(params), name
+    assert VARIANTS["no-ltask"][0] == {"executor_task_grad": False}  # one change, the task weight untouched
+
+
+# ------------------------------------------------------------------ training settings
+
+
+def omg_agent(bundle, setting: str, **overrides):
+    from agents.omg_agent import OMGAgent
+
+    torch.manual_seed(0)
+    info = replace(tiny_info(bundle), train_setting=setting)
+    return OMGAgent(info, **{"use_planner": False, "vae_epochs": 0, "sampling_steps": 2, "generation_samples": 2,
+                             **overrides})
+
+
+def task_head_availability(model, batch, monkeypatch) -> torch.Tensor:
+    """The availability flags the task head reads in one training step on ``batch``."""
+    seen = []
+    original = model.predict_score
+
+    def spy(observation, completed, available):
+        seen.append(available.clone())
+        return original(observation, completed, available)
+
+    monkeypatch.setattr(model, "predict_score", spy)
+    model.training_loss(batch)
+    assert len(seen) == 1
+    return seen[0]
+
+
+@pytest.mark.parametrize("setting", ["same", "incomplete"])
+def test_under_same_and_incomplete_the_task_head_trains_on_the_given_mask_only(setting, monkeypatch):
+    bundle = tiny_bundle()
+    batch = next(iter(tiny_datamodule(bundle, train_setting=setting, batch_size=64).train_dataloader()))
+    model = omg_agent(bundle, setting).train()
+    assert torch.equal(task_head_availability(model, batch, monkeypatch), batch["available"])
+
+
+def test_under_complete_the_method_draws_its_own_patterns(monkeypatch):
+    bundle = tiny_bundle()
+    batch = make_batch(bundle.splits["train"])
+    seen = task_head_availability(omg_agent(bundle, "complete").train(), batch, monkeypatch)
+    assert seen.any(1).all() and not seen.all()  # one of the 7 patterns per sample, some with a modality missing
+
+
+def executor_and_head_task_gradients(model, batch) -> tuple[float, float]:
+    """Norms of L_task's gradient on the executor (denoiser) and on the task head (regressor)."""
+    task = model.training_terms(batch)["task"]
+    executor, head = list(model.diffusion.parameters()), list(model.regressor.parameters())
+    grads = torch.autograd.grad(task, executor + head, allow_unused=True)
+    norm = [float(sum(g.norm() ** 2 for g in part if g is not None)) for part in (grads[:len(executor)],
+                                                                                    grads[len(executor):])]
+    return norm[0], norm[1]
+
+
+def test_without_executor_task_grad_l_task_trains_the_task_head_but_not_the_executor():
+    bundle = tiny_bundle()
+    batch = make_batch(bundle.splits["train"])
+    with_grad = executor_and_head_task_gradients(omg_agent(bundle, "complete").train(), batch)
+    without = executor_and_head_task_gradients(omg_agent(bundle, "complete", executor_task_grad=False).train(), batch)
+    assert with_grad[0] > 0 and with_grad[1] > 0
+    assert without[0] == 0 and without[1] > 0
+    assert omg_agent(bundle, "complete", executor_task_grad=False).hparams.lambda_task == 0.1  # weight unchanged
+
+
+def test_under_incomplete_no_removed_training_value_reaches_the_vaes_the_standardiser_or_a_base(monkeypatch):
+    from agents.omg_agent import OMGAgent
+
+    bundle = tiny_bundle()
+    datamodule = tiny_datamodule(bundle, train_setting="incomplete")
+    train, train_set = bundle.splits["train"], datamodule.train_set
+    observed = train_set.mask.available[train_set.mask_rows].astype(bool)
+    sentinel = 1e6
+    for position, m in enumerate(MODALITIES):
+        train.features[m][~observed[:, position]] = sentinel  # what the mask removed, made unmistakable
+    info = DataInfo.from_bundle(bundle).for_run(train, "incomplete", train_set.mask)
+    model = OMGAgent(info, use_planner=False, vae_epochs=1, sampling_steps=2, generation_samples=2)
+    vae_inputs = []
+    for vae in model.vaes.values():
+        def recording_loss(x, *args, original=vae.loss, **kwargs):
+            vae_inputs.append(x)
+            return original(x, *args, **kwargs)
+
+        monkeypatch.setattr(vae, "loss", recording_loss)
+    fit_tiny(model, datamodule)
+    assert vae_inputs and max(float(x.abs().max()) for x in vae_inputs) < sentinel / 1e3
+    for position, m in enumerate(MODALITIES):
+        assert float(model.standardizers[m].mean.abs().max()) < sentinel / 1e3
+        base = model.bases[m]
+        assert set(base.ids) == set(train.ids[observed[:, position]].tolist())  # an entry only where m was observed
+        assert float(base.value.abs().max()) < sentinel / 1e3
+
+
+# ------------------------------------------------------------------ sampling
+
+
+class KnownLatent(torch.nn.Module):
+    """A denoiser that knows z_0 = ``value`` everywhere: it returns the exact noise of z_t under that z_0."""
+
+    def __init__(self, alphas_cumprod: torch.Tensor, value: float):
+        super().__init__()
+        self.alphas_cumprod, self.value = alphas_cumprod, value
+
+    def forward(self, z_t, t, **conditions):
+        abar = self.alphas_cumprod[t].unsqueeze(1)
+        return (z_t - abar.sqrt() * self.value) / (1 - abar).sqrt()
+
+
+def test_ddim_sampling_does_not_clip_latents_outside_minus_one_one():
+    diffusion = LatentDiffusion(torch.nn.Identity())
+    diffusion.denoiser = KnownLatent(diffusion.alphas_cumprod, 3.0)
+    z0 = diffusion.sample((4, 8), {}, 5, torch.Generator().manual_seed(0), "cpu")
+    assert torch.allclose(z0, torch.full_like(z0, 3.0), atol=1e-2)
+
+
+# ------------------------------------------------------------------ plan seeds
+
+
+def test_an_observation_gets_the_same_plans_alone_or_in_any_batch(tiny_planner):
+    from agents.omg_agent.planner import load_planner
+
+    generator = load_planner(tiny_planner)
+    target = "Transcript: a good film"
+    alone = generator.generate([target], 4)[0]
+    others = ["Face: still, typical.", "Voice: loud, above typical. Face: moving, typical."]
+    batched = generator.generate([others[0], target, others[1]], 4)[1]
+    assert [(c.text, c.truncated) for c in alone] == [(c.text, c.truncated) for c in batched]
+    assert [c.logprob for c in alone] == pytest.approx([c.logprob for c in batched], rel=1e-4)
+
+
+def test_plans_cached_by_another_sampler_version_are_not_read(tiny_planner, tmp_path, monkeypatch):
+    observations = ["Transcript: a good film"]
+    PlanBook(tiny_planner, n_candidates=2, cache_dir=tmp_path).plans(observations)
+    monkeypatch.setattr(planner_module, "SAMPLER_VERSION", "a-later-sampler")
+    later = PlanBook(tiny_planner, n_candidates=2, cache_dir=tmp_path)
+    later.plans(observations)
+    assert later.stats["planned"] == 1 and later.stats["cached"] == 0

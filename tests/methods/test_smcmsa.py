@@ -1,5 +1,7 @@
 """SMCMSA's completion guarantees: no self-retrieval, training-only repository, class-matched donors
-or zeros, masks honoured after completion, and a repository that survives a checkpoint reload."""
+or zeros, masks honoured after completion, a repository that survives a checkpoint reload, and under
+``incomplete`` donors of observed values only."""
+import dataclasses
 import io
 
 import pytest
@@ -17,13 +19,15 @@ def classify(score):
     return sentiment_class(score, 0.3)
 
 
-def filled_repository(embeddings, predictions, top_k=3, steps=2, dim=2):
-    """A repository whose sample i has raw features all equal to i (so a donation names its donor)."""
+def filled_repository(embeddings, predictions, top_k=3, steps=2, dim=2, observed=None):
+    """A repository whose sample i has raw features all equal to i (so a donation names its donor);
+    ``observed`` (N, 3) marks the modalities each sample kept (default: all)."""
     n = len(embeddings)
+    observed = torch.ones(n, 3, dtype=torch.bool) if observed is None else observed
     repository = CompleteSampleRepository(top_k)
     features = {m: torch.arange(n, dtype=torch.float32).view(n, 1, 1).expand(n, steps, dim).clone() for m in MODALITIES}
-    lengths = {m: torch.full((n,), steps, dtype=torch.long) for m in MODALITIES}
-    repository.fill([f"tr{i}" for i in range(n)], embeddings, predictions, features, lengths)
+    step_masks = {m: observed[:, p].unsqueeze(1).expand(n, steps).clone() for p, m in enumerate(MODALITIES)}
+    repository.fill([f"tr{i}" for i in range(n)], embeddings, predictions, features, step_masks)
     return repository
 
 
@@ -97,10 +101,11 @@ def test_recovered_features_are_the_donors_raw_training_features(fitted):
     available[:, 0] = True  # language only: vision and audio are donated
     batch = make_batch(split, available)
     with torch.no_grad():
-        _, donor = model.complete_missing(batch)
+        _, donors = model.complete_missing(batch)
         recovered = model.predict_step(batch, 0)["recovered"]
-    assert (donor != NO_DONOR).any()
-    for i, row in enumerate(donor.tolist()):
+    assert (donors != NO_DONOR).any() and (donors[:, 0] == NO_DONOR).all()  # language was not missing
+    assert torch.equal(donors[:, 1], donors[:, 2])  # complete entries: one donor per sample, as SMCMSA
+    for i, row in enumerate(donors[:, 1].tolist()):
         for m in ("V", "A"):
             if row == NO_DONOR:
                 assert (recovered[m][i] == 0).all()
@@ -146,9 +151,73 @@ def test_a_fresh_instance_predicts_the_same_after_loading_the_state_dict(fitted)
 def test_under_same_the_repository_keeps_the_complete_training_features():
     torch.manual_seed(0)
     bundle = tiny_bundle()
-    model = SMCMSA(tiny_info(bundle), **{**SMALL, "unimodal_epochs": 1})
+    model = SMCMSA(dataclasses.replace(tiny_info(bundle), train_setting="same"), **{**SMALL, "unimodal_epochs": 1})
     fit_tiny(model, tiny_datamodule(bundle, train_setting="same"), epochs=1)
     train = bundle.splits["train"]
     rows = [train.ids.tolist().index(i) for i in model.repository.ids]
     for m in MODALITIES:  # the training mask removed modalities; the repository holds the truth
         assert torch.equal(getattr(model.repository, f"features_{m}"), torch.as_tensor(train.features[m][rows]))
+
+
+def availability_seen_in_training(model, batch: dict) -> torch.Tensor:
+    seen = []
+    complete_missing = model.complete_missing
+    model.complete_missing = lambda view: (seen.append(view["available"].clone()), complete_missing(view))[1]
+    model.training_loss(batch)
+    return seen[0]
+
+
+def test_own_patterns_are_drawn_under_complete_only_and_same_trains_on_the_given_mask():
+    torch.manual_seed(0)
+    bundle = tiny_bundle()
+    split = bundle.splits["train"]
+    same = SMCMSA(dataclasses.replace(tiny_info(bundle), train_setting="same"), **SMALL)
+    given = torch.tensor([[True, False, True], [True, True, True]] * (len(split) // 2))
+    assert torch.equal(availability_seen_in_training(same, make_batch(split, given, with_targets=True)), given)
+    # A mask that removed nothing (rate 0.0): the setting, not the batch's keys, says nothing is added.
+    everything = torch.ones(len(split), 3, dtype=torch.bool)
+    assert availability_seen_in_training(same, make_batch(split, everything)).all()
+    complete = SMCMSA(tiny_info(bundle), **SMALL)
+    assert not availability_seen_in_training(complete, make_batch(split)).all()  # its own 7 patterns
+
+def test_a_modality_is_donated_only_by_entries_that_observed_it():
+    # Every entry equally similar to the query on language; row 0 is nearest but lost vision.
+    embeddings = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2]]).unsqueeze(1).expand(-1, 3, -1).clone()
+    observed = torch.tensor([[True, False, True], [True, True, True], [True, True, False]])
+    repository = filled_repository(embeddings, torch.ones(3, 3), top_k=3, observed=observed)
+    query = torch.tensor([[[1.0, 0.0]] * 3])
+    available = torch.tensor([[True, False, False]])
+    donors = repository.donors_by_modality(query, torch.ones(1, 3), available, ["q"], classify)
+    assert donors.tolist() == [[NO_DONOR, 1, 0]]  # vision from row 1, audio from the nearest, row 0
+    features, steps = repository.donated("V", donors[:, 1])
+    assert (features == 1).all() and steps.all()
+
+
+def test_under_incomplete_a_removed_training_value_is_never_donated():
+    torch.manual_seed(0)
+    bundle = tiny_bundle()
+    info = dataclasses.replace(tiny_info(bundle), train_setting="incomplete")
+    datamodule = tiny_datamodule(bundle, train_setting="incomplete")
+    train = bundle.splits["train"]
+    kept = torch.from_numpy(datamodule.train_set.mask.available[datamodule.train_set.mask_rows].astype(bool))
+    sentinel = 777.0
+    for position, m in enumerate(MODALITIES):  # what the training mask removed now reads as the sentinel
+        train.features[m][~kept[:, position].numpy()] = sentinel
+    model = SMCMSA(info, **SMALL)
+    fit_tiny(model, datamodule, epochs=1)
+    model.eval()
+    test = bundle.splits["test"]
+    only_language = torch.tensor([[True, False, False]] * len(test))
+    with torch.no_grad():
+        _, donors = model.complete_missing(make_batch(test, only_language))
+        recovered = model.predict_step(make_batch(test, only_language), 0)["recovered"]
+    assert (donors[:, 1:] != NO_DONOR).any()
+    ids = train.ids.tolist()
+    for position, m in enumerate(MODALITIES):
+        assert not (getattr(model.repository, f"features_{m}") == sentinel).any()
+        assert not (recovered[m] == sentinel).any()
+        for i, row in enumerate(donors[:, position].tolist()):
+            if row != NO_DONOR:
+                donor = ids.index(model.repository.ids[row])
+                assert kept[donor, position]  # the donor observed what it gives
+                assert torch.allclose(recovered[m][i], torch.as_tensor(train.features[m][donor]))

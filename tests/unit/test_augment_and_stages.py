@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from mmbench.augment import MISSING_PATTERNS, complete_view, drop_modalities, random_patterns
+from mmbench.augment import (MISSING_PATTERNS, complete_view, drop_modalities, random_patterns, training_input,
+                             training_views)
 from mmbench.data.datamodule import MissingModalityDataModule
 from mmbench.stages import fit_stage
 from tests.helpers import make_batch, tiny_bundle
@@ -37,6 +38,28 @@ def test_random_patterns_draws_every_missing_pattern_and_never_the_full_one():
     rows = {tuple(r) for r in flags.tolist()}
     assert len(rows) == len(MISSING_PATTERNS) == 6
     assert (True, True, True) not in rows and flags.any(1).all()
+
+
+def test_a_methods_own_missingness_applies_under_the_complete_setting_only():
+    split = tiny_bundle().splits["train"]
+    given = torch.tensor([[True, False, True]] * len(split))
+    masked = make_batch(split, given, with_targets=True)
+    simulated = []
+
+    def simulate(batch):
+        simulated.append(batch)
+        return drop_modalities(batch, torch.tensor([[True, False, False]] * len(split)))
+
+    for setting in ("same", "incomplete"):
+        assert training_input(masked, setting, simulate) is masked  # the benchmark's mask, nothing added
+    inputs, target = training_views(masked, "same", simulate)
+    assert inputs is masked and target["available"].all() and not simulated
+    complete = make_batch(split)
+    inputs, target = training_views(complete, "complete", simulate)
+    assert simulated == [complete] and inputs["available"].tolist() == [[True, False, False]] * len(split)
+    assert torch.equal(target["vision"], complete["vision"])
+    torch.manual_seed(0)
+    assert not training_input(complete, "complete")["available"].all()  # default: one of the 7 patterns
 
 
 def test_a_stage_reads_training_batches_only_and_comes_back_frozen():
