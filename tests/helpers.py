@@ -1,6 +1,8 @@
 """Small in-memory data for unit tests: a tiny bundle and batches in the DataModule's format."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -38,8 +40,18 @@ def tiny_bundle(n_train: int = 64, n_eval: int = 24, seed: int = 0) -> DatasetBu
     return DatasetBundle("mosi-synth", splits, "synthetic", "0" * 64, "unit-test bundle", (-3.0, 3.0))
 
 
-def tiny_info(bundle: DatasetBundle | None = None) -> DataInfo:
-    return DataInfo.from_bundle(bundle or tiny_bundle())
+def tiny_info(bundle: DatasetBundle | None = None, train_setting: str = "complete") -> DataInfo:
+    return replace(DataInfo.from_bundle(bundle or tiny_bundle()), train_setting=train_setting)
+
+
+def mask_given_and_nothing_removed(split: SplitData) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two training availabilities: some modalities removed, and a mask that removed nothing (rate 0.0).
+
+    Under ``same`` a method must train on each exactly as given: the setting, not the batch's keys,
+    says whether the method may add missingness of its own.
+    """
+    given = torch.tensor([[True, False, True], [True, True, True]] * (len(split) // 2))
+    return given, torch.ones(len(split), 3, dtype=torch.bool)
 
 
 def make_batch(split: SplitData, available: torch.Tensor | None = None, *, with_targets: bool = False) -> dict:

@@ -1,6 +1,5 @@
 """CorrKD: the teacher's data, each distillation term on a case with a known answer, MRM never restores
 and applies under the complete setting only."""
-import dataclasses
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ SMALL = {"dim": 8, "heads": 2, "layers": 1}
 @pytest.mark.parametrize("train_setting", ["complete", "same"])
 def test_teacher_sees_training_samples_only_and_only_the_student_predicts(train_setting):
     bundle = tiny_bundle()
-    model = CorrKD(dataclasses.replace(tiny_info(bundle), train_setting=train_setting), teacher_epochs=2, **SMALL)
+    model = CorrKD(tiny_info(bundle, train_setting=train_setting), teacher_epochs=2, **SMALL)
     seen: list[str] = []
     original = model.teacher_loss
     model.teacher_loss = lambda batch: (seen.extend(batch["id"]), original(batch))[1]
@@ -76,7 +75,7 @@ def _record_inputs(network, store: list) -> None:
 
 def test_under_same_the_teacher_reads_the_full_features_and_the_student_the_masked_batch():
     bundle = tiny_bundle()
-    model = CorrKD(dataclasses.replace(tiny_info(bundle), train_setting="same"), **SMALL)
+    model = CorrKD(tiny_info(bundle, train_setting="same"), **SMALL)
     split = bundle.splits["train"]
     available = torch.ones(len(split), 3, dtype=torch.bool)
     available[::2, 1] = False  # vision removed from every other sample
@@ -119,7 +118,7 @@ def test_mrm_applies_under_complete_only_and_same_trains_on_the_given_mask_as_it
     torch.manual_seed(0)
     bundle = tiny_bundle()
     split = bundle.splits["train"]
-    same = CorrKD(dataclasses.replace(tiny_info(bundle), train_setting="same"), **SMALL)
+    same = CorrKD(tiny_info(bundle, train_setting="same"), **SMALL)
     # A mask that removed nothing (rate 0.0): the setting, not the batch's keys, says nothing is added.
     given = make_batch(split, torch.ones(len(split), 3, dtype=torch.bool))
     seen = student_input_in_training(same, given)

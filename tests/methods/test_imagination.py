@@ -1,6 +1,5 @@
 """What could silently go wrong in ae / cra / mmin: the teacher's data, the targets, the fidelity output,
 the training patterns of each setting."""
-import dataclasses
 
 import torch
 
@@ -31,7 +30,7 @@ def test_mmin_teacher_sees_training_samples_only_and_is_frozen_after_its_stage()
 
 def test_mmin_teacher_under_the_same_setting_reads_the_true_features():
     bundle = tiny_bundle()
-    model = MMIN(dataclasses.replace(tiny_info(bundle), train_setting="same"), hidden_dim=16, teacher_epochs=1)
+    model = MMIN(tiny_info(bundle, train_setting="same"), hidden_dim=16, teacher_epochs=1)
     inputs: list[torch.Tensor] = []
     forward = model.teacher.forward
 
@@ -130,7 +129,7 @@ def test_own_patterns_are_drawn_under_complete_only_and_same_trains_on_the_given
     split = bundle.splits["train"]
     torch.manual_seed(0)
     for cls in (AE, MMIN):
-        same = cls(dataclasses.replace(tiny_info(bundle), train_setting="same"), hidden_dim=16)
+        same = cls(tiny_info(bundle, train_setting="same"), hidden_dim=16)
         given = torch.tensor([[False, True, True], [True, True, True]] * (len(split) // 2))
         assert torch.equal(inputs_seen_in_training(same, make_batch(split, given, with_targets=True)), given)
         # A mask that removed nothing (rate 0.0): the setting, not the batch's keys, says nothing is added.

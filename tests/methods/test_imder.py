@@ -1,13 +1,12 @@
 """What could silently go wrong in imder: the SDE loss and sampler, the MR = 0 stage's data, the masks,
 one sampler for training, validation and test, the training patterns of each setting."""
-import dataclasses
 import math
 
 import torch
 
 from baselines.imder import IMDer
 from baselines.score_unet import VESDE
-from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
+from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info, mask_given_and_nothing_removed
 
 SMALL = dict(IMDer.quick_profile, layers=1, time_embed_dim=32, sampling_steps=3)  # cheap tests
 
@@ -132,12 +131,10 @@ def test_own_patterns_are_drawn_under_complete_only_and_same_trains_on_the_given
     torch.manual_seed(0)
     bundle = tiny_bundle()
     split = bundle.splits["train"]
-    same = IMDer(dataclasses.replace(tiny_info(bundle), train_setting="same"), **SMALL)
-    given = torch.tensor([[True, False, True], [True, True, True]] * (len(split) // 2))
+    same = IMDer(tiny_info(bundle, train_setting="same"), **SMALL)
+    given, nothing_removed = mask_given_and_nothing_removed(split)
     assert torch.equal(availability_seen_in_training(same, make_batch(split, given, with_targets=True)), given)
-    # A mask that removed nothing (rate 0.0): the setting, not the batch's keys, says nothing is added.
-    everything = availability_seen_in_training(same, make_batch(split, torch.ones(len(split), 3, dtype=torch.bool)))
-    assert everything.all()
+    assert availability_seen_in_training(same, make_batch(split, nothing_removed)).all()
     complete = IMDer(tiny_info(bundle), **SMALL)
     assert not availability_seen_in_training(complete, make_batch(split)).all()  # its own 7 patterns
     losses = same.training_loss(make_batch(split, torch.ones(len(split), 3, dtype=torch.bool), with_targets=True))

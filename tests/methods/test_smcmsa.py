@@ -1,7 +1,6 @@
 """SMCMSA's completion guarantees: no self-retrieval, training-only repository, class-matched donors
 or zeros, masks honoured after completion, a repository that survives a checkpoint reload, and under
 ``incomplete`` donors of observed values only."""
-import dataclasses
 import io
 
 import pytest
@@ -10,7 +9,7 @@ import torch
 from baselines.similar_completion import NO_DONOR, CompleteSampleRepository, sentiment_class
 from baselines.smcmsa import SMCMSA
 from mmbench.constants import MODALITIES
-from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
+from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info, mask_given_and_nothing_removed
 
 SMALL = dict(hidden_dim=16, heads=2, influence_tokens=4, unimodal_epochs=2)
 
@@ -151,7 +150,7 @@ def test_a_fresh_instance_predicts_the_same_after_loading_the_state_dict(fitted)
 def test_under_same_the_repository_keeps_the_complete_training_features():
     torch.manual_seed(0)
     bundle = tiny_bundle()
-    model = SMCMSA(dataclasses.replace(tiny_info(bundle), train_setting="same"), **{**SMALL, "unimodal_epochs": 1})
+    model = SMCMSA(tiny_info(bundle, train_setting="same"), **{**SMALL, "unimodal_epochs": 1})
     fit_tiny(model, tiny_datamodule(bundle, train_setting="same"), epochs=1)
     train = bundle.splits["train"]
     rows = [train.ids.tolist().index(i) for i in model.repository.ids]
@@ -171,12 +170,10 @@ def test_own_patterns_are_drawn_under_complete_only_and_same_trains_on_the_given
     torch.manual_seed(0)
     bundle = tiny_bundle()
     split = bundle.splits["train"]
-    same = SMCMSA(dataclasses.replace(tiny_info(bundle), train_setting="same"), **SMALL)
-    given = torch.tensor([[True, False, True], [True, True, True]] * (len(split) // 2))
+    same = SMCMSA(tiny_info(bundle, train_setting="same"), **SMALL)
+    given, nothing_removed = mask_given_and_nothing_removed(split)
     assert torch.equal(availability_seen_in_training(same, make_batch(split, given, with_targets=True)), given)
-    # A mask that removed nothing (rate 0.0): the setting, not the batch's keys, says nothing is added.
-    everything = torch.ones(len(split), 3, dtype=torch.bool)
-    assert availability_seen_in_training(same, make_batch(split, everything)).all()
+    assert availability_seen_in_training(same, make_batch(split, nothing_removed)).all()
     complete = SMCMSA(tiny_info(bundle), **SMALL)
     assert not availability_seen_in_training(complete, make_batch(split)).all()  # its own 7 patterns
 
@@ -196,7 +193,7 @@ def test_a_modality_is_donated_only_by_entries_that_observed_it():
 def test_under_incomplete_a_removed_training_value_is_never_donated():
     torch.manual_seed(0)
     bundle = tiny_bundle()
-    info = dataclasses.replace(tiny_info(bundle), train_setting="incomplete")
+    info = tiny_info(bundle, train_setting="incomplete")
     datamodule = tiny_datamodule(bundle, train_setting="incomplete")
     train = bundle.splits["train"]
     kept = torch.from_numpy(datamodule.train_set.mask.available[datamodule.train_set.mask_rows].astype(bool))
