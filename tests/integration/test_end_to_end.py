@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mmbench import regression
+from mmbench import golden
 from mmbench.cli import main
 from mmbench.data.real import fetch
 
@@ -56,8 +56,8 @@ def test_fusion_learns_on_real_mosi_bclstm(tmp_path, data_dir, capsys):
     assert not any(r["synthetic"] for r in board)  # real data: no synthetic label
 
 
-def test_regression_check_against_committed_values(tmp_path, data_dir):
-    expected = json.loads(regression.EXPECTED_FILE.read_text())
-    measured = regression.measure(regression.default_methods(), data_dir, tmp_path)
-    problems = regression.compare(measured, expected)
+def test_golden_check_against_committed_spreads(tmp_path, data_dir):
+    expected = json.loads(golden.EXPECTED_FILE.read_text())
+    measured = golden.measure(golden.default_methods(), data_dir, tmp_path)
+    problems = golden.compare(measured, expected)
     assert not problems, "\n".join(problems)
