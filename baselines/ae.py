@@ -6,7 +6,7 @@ its latent. Loss = L1 task + ``reconstruction_weight`` x MSE(reconstruction, com
 
 Adaptations beyond those of :mod:`baselines.imagination` (regression head, encoders, training
 patterns, fidelity decoder, per-network gradient clipping):
-- As the issue defines it, the target is the complete sample's joint embedding from the same
+- As the benchmark defines it, the target is the complete sample's joint embedding from the same
   (gradient-stopped) encoders, with no teacher and no cycle term (MMIN's AE model adds both).
 - The autoencoder is MMIN's residual block with ``n_blocks = 1`` (encoder Linear-LeakyReLU with a
   linear latent, decoder Linear-ReLU with a linear output, then the transition MLP) rather than

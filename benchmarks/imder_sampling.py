@@ -46,6 +46,7 @@ def main() -> None:
     from mmbench.constants import MODALITIES, PATTERNS
     from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule, collate
     from mmbench.data.loading import load_dataset
+    from mmbench.data.registry import metric_family
     from mmbench.metrics import regression_metrics
     from mmbench.missing import MaskSet, make_mask_set
     from mmbench.registry import get_method_class
@@ -93,7 +94,7 @@ def main() -> None:
         return (time.perf_counter() - started) / len(test), outputs
 
     fusion_time, fusion_out = timed(trained("fusion")[0])
-    fusion_metrics = regression_metrics(torch.cat([o["pred"] for o in fusion_out]), labels, args.dataset)
+    fusion_metrics = regression_metrics(torch.cat([o["pred"] for o in fusion_out]), labels, metric_family(args.dataset))
     print(f"fusion: {fusion_time * 1e3:.2f} ms/sample, MAE {fusion_metrics['mae']:.3f}, "
           f"ACC2 Non0 {fusion_metrics['acc2_non0'] * 100:.1f}")
 
@@ -117,7 +118,7 @@ def main() -> None:
         L.seed_everything(args.seed, verbose=False)  # every step count starts from the same weights and batches
         imder, train_seconds = trained("imder", sampling_steps=steps)
         per_sample, outputs = timed(imder)
-        metrics = regression_metrics(torch.cat([o["pred"] for o in outputs]), labels, args.dataset)
+        metrics = regression_metrics(torch.cat([o["pred"] for o in outputs]), labels, metric_family(args.dataset))
         recovered = {m: torch.cat([o["recovered"][m] for o in outputs]) for m in MODALITIES}
         print(f"| {steps} | {train_seconds:.0f} | {per_sample * 1e3:.1f} | {per_sample / fusion_time:.0f} | "
               f"{metrics['mae']:.3f} | {metrics['acc2_non0'] * 100:.1f} | {rec_mse(recovered):.4f} |")

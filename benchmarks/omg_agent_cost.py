@@ -49,7 +49,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from agents.omg_agent import OMGAgent
-    from agents.omg_agent.planner import PlanBook, load_planner
+    from agents.omg_agent.planner import PlanBook
+    from agents.omg_agent.planner_registry import load_planner
     from mmbench.constants import MODALITIES
     from mmbench.data.datamodule import DataInfo, MaskedSplit
     from mmbench.data.loading import load_dataset

@@ -1,45 +1,77 @@
-"""The ``mmbench`` command: thin subcommands over library functions."""
+"""The ``mmbench`` command: thin subcommands over library functions.
+
+Built-in subcommands are defined here (what they do: ``commands.py``); packages add their own
+through the entry-point group ``mmbench.commands`` (OMG-Agent's ``mmbench plan``), so the core names
+no method.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
+from mmbench import commands
 from mmbench.constants import PROTOCOLS, SELECTIONS, TRAIN_SETTINGS
 
-EPILOGS = {
-    "run": "examples:\n  mmbench run --dataset mosi-synth --method all --profile quick\n"
-           "  mmbench run --dataset mosi-synth --method fusion --protocol all --seeds 1111,1112\n"
-           "  mmbench run --dataset mosi-bclstm --method fusion,mean --protocol random --rates 0.0,0.5 "
-           "--set fusion.hidden_dim=128\n"
-           "  mmbench run --dataset mosi-synth --method omg-agent-ablations --seeds 1111 --dry-run",
-    "leaderboard": "examples:\n  mmbench leaderboard --results runs\n"
-                   "  mmbench leaderboard --results runs --protocol random --metric acc2_has0,mae --format csv",
-    "export": "example:\n  mmbench export --results runs --format csv --out results.csv",
-    "methods": "example:\n  mmbench methods",
-    "data": "examples:\n  mmbench data inspect mosi-synth\n  mmbench data inspect ~/data/MOSI/Processed/aligned_50.pkl\n"
-            "  mmbench data fetch mosi-bclstm --from ../shared/data",
-    "masks": "examples:\n  mmbench masks make --dataset mosi-synth --protocol random --condition 0.3 --seed 1111 "
-             "--out runs/masks\n  mmbench masks inspect runs/masks/mosi-synth/test-random-0.3-seed1111-*.npz",
-    "plan": "examples:\n  mmbench plan --dataset mosi-bclstm\n"
-            "  mmbench plan --dataset mosi-synth --candidates 1 --splits train --patterns L,VA\n"
-            "  mmbench plan --dataset mosei-text --limit 2000 --planner-model Qwen/Qwen2.5-1.5B-Instruct",
+#: Examples every ``--help`` ends with; a group's help (``data``, ``masks``) shows its subcommands'.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "run": ("mmbench run --dataset mosi-synth --method all --profile quick",
+            "mmbench run --dataset mosi-synth --method fusion --protocol all --seeds 1111,1112",
+            "mmbench run --dataset mosi-bclstm --method fusion,mean --protocol random --rates 0.0,0.5 "
+            "--set fusion.hidden_dim=128",
+            "mmbench run --dataset mosi-synth --method omg-agent-ablations --seeds 1111 --dry-run"),
+    "leaderboard": ("mmbench leaderboard --results runs",
+                    "mmbench leaderboard --results runs --protocol random --metric acc2_has0,mae --format csv"),
+    "export": ("mmbench export --results runs --format csv --out results.csv",),
+    "methods": ("mmbench methods",),
+    "data inspect": ("mmbench data inspect mosi-synth", "mmbench data inspect ~/data/MOSI/Processed/aligned_50.pkl"),
+    "data fetch": ("mmbench data fetch mosi-bclstm", "mmbench data fetch mosi-text --from ../shared/data"),
+    "masks make": ("mmbench masks make --dataset mosi-synth --protocol random --condition 0.3 --seed 1111 "
+                   "--out runs/masks",),
+    "masks inspect": ("mmbench masks inspect runs/masks/mosi-synth/test-random-0.3-seed1111-*.npz",),
 }
 
 
-def _parser() -> argparse.ArgumentParser:
+def epilog(examples: tuple[str, ...]) -> str:
+    """The end of a ``--help``: its example command lines."""
+    return ("example:" if len(examples) == 1 else "examples:") + "".join(f"\n  {line}" for line in examples)
+
+
+def add_command(subparsers, name: str, help_text: str, examples: tuple[str, ...],
+                handler: Callable[[argparse.Namespace], int] | None = None) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` (its ``--help`` ends with ``examples``); ``handler(args)`` runs it.
+
+    Packages contribute subcommands with this: an entry point of the group ``mmbench.commands``
+    names ``module:register``, and ``register(subparsers)`` calls ``add_command`` (see README).
+    """
+    parser = subparsers.add_parser(name, help=help_text, description=help_text, epilog=epilog(examples),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    if handler is not None:
+        parser.set_defaults(handler=handler)
+    return parser
+
+
+def _group_examples(group: str) -> tuple[str, ...]:
+    return tuple(line for name, lines in EXAMPLES.items() if name.startswith(group + " ") for line in lines)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``mmbench`` parser: the built-in subcommands, and those packages contribute (group
+    ``mmbench.commands``), imported only when ``argv`` names no built-in command."""
     parser = argparse.ArgumentParser(prog="mmbench", description="Missing-modality multimodal sentiment benchmark.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOGS.get(name),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        return add_command(sub, name, help_text, EXAMPLES.get(name) or _group_examples(name),
+                           getattr(commands, f"cmd_{name}"))
 
     run = command("run", "train and evaluate methods over datasets, protocols, conditions and seeds")
     run.add_argument("--dataset", required=True, help="one or several registered datasets, comma separated")
-    run.add_argument("--method", required=True, help="method names, comma separated, 'all' or 'omg-agent-ablations'")
+    run.add_argument("--method", required=True, help="method names, comma separated, 'all' or '<method>-ablations'")
     run.add_argument("--protocol", default="fixed", help=f"{'|'.join(PROTOCOLS)}|all (default fixed)")
     run.add_argument("--rates", help="rates for random/frame, e.g. 0.0,0.1,0.5 (default: the full grid)")
     run.add_argument("--seeds", help="comma separated seeds (default 1111..1115, MMSA's)")
@@ -58,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--logger", choices=("csv", "tensorboard", "wandb"), default="csv")
     run.add_argument("--accelerator", default="auto")
     run.add_argument("--devices", default="1")
-    _data_args(run)
+    data_args(run)
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value (repeatable); METHOD.KEY=VALUE for one method")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's selected checkpoint")
@@ -81,51 +113,59 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("csv", "parquet", "jsonl"), default="csv")
     export.add_argument("--out", type=Path, help="output file (default: stdout for csv/jsonl)")
 
-    command("methods", "list registered methods and the training settings each supports")
+    command("methods", "list registered methods (with the training settings each supports) and contributed commands")
 
-    data = command("data", "inspect or fetch datasets")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    raw = argparse.RawDescriptionHelpFormatter
-    inspect = data_sub.add_parser("inspect", help="splits, sizes, dims, label statistics, data sha256",
-                                  formatter_class=raw, epilog="examples:\n  mmbench data inspect mosi-synth\n"
-                                  "  mmbench data inspect ~/data/MOSI/Processed/aligned_50.pkl")
+    data_sub = command("data", "inspect or fetch datasets").add_subparsers(dest="data_command", required=True)
+    inspect = add_command(data_sub, "inspect", "splits, sizes, dims, label statistics, data sha256",
+                          EXAMPLES["data inspect"])
     inspect.add_argument("target", help="a registered dataset name or a feature file path")
-    _data_args(inspect)
-    fetch = data_sub.add_parser("fetch", help="download (or import with --from) a real dataset's source files",
-                                formatter_class=raw, epilog="examples:\n  mmbench data fetch mosi-bclstm\n"
-                                "  mmbench data fetch mosi-text --from ../shared/data")
+    data_args(inspect)
+    fetch = add_command(data_sub, "fetch", "download (or import with --from) a real dataset's source files",
+                        EXAMPLES["data fetch"])
     fetch.add_argument("name")
     fetch.add_argument("--from", dest="from_dir", type=Path, help="a local folder in the layout of shared/data")
     fetch.add_argument("--data-dir", type=Path, help="cache root (default MMBENCH_DATA or ~/.cache/mmbench)")
 
-    masks = command("masks", "generate or inspect saved mask files")
-    masks_sub = masks.add_subparsers(dest="masks_command", required=True)
-    make = masks_sub.add_parser("make", help="build and save the masks of one (dataset, protocol, condition, seed)",
-                                formatter_class=raw, epilog="example:\n  mmbench masks make --dataset mosi-synth "
-                                "--protocol random --condition 0.3 --seed 1111 --out runs/masks")
+    masks_sub = command("masks", "generate or inspect saved mask files").add_subparsers(dest="masks_command",
+                                                                                         required=True)
+    make = add_command(masks_sub, "make", "build and save the masks of one (dataset, protocol, condition, seed)",
+                       EXAMPLES["masks make"])
     make.add_argument("--dataset", required=True)
     make.add_argument("--protocol", choices=PROTOCOLS, required=True)
     make.add_argument("--condition", required=True, help="a pattern id (fixed) or a rate like 0.3")
     make.add_argument("--seed", type=int, default=1111)
     make.add_argument("--out", type=Path, default=Path("runs") / "masks", help="mask folder (default runs/masks)")
-    _data_args(make)
-    show = masks_sub.add_parser("inspect", help="summarise mask files", formatter_class=raw,
-                                epilog="example:\n  mmbench masks inspect runs/masks/mosi-synth/*.npz")
+    data_args(make)
+    show = add_command(masks_sub, "inspect", "summarise mask files", EXAMPLES["masks inspect"])
     show.add_argument("files", nargs="+", type=Path)
-    plan = command("plan", "precompute OMG-Agent's plan cache (resumable; reused by every seed and run)")
-    plan.add_argument("--dataset", required=True, help="one or several registered datasets, comma separated")
-    plan.add_argument("--splits", default="train,valid,test", help="splits to plan (default train,valid,test)")
-    plan.add_argument("--patterns", default="all", help="availability patterns, e.g. L,VA (default: all 7)")
-    plan.add_argument("--planner-model", help="causal LM: smollm2 (offline default), a hub id or a local path "
-                      "(default: configs/methods/omg-agent.yaml)")
-    plan.add_argument("--candidates", type=int, help="|Omega| plan candidates (default: the config's, 5)")
-    plan.add_argument("--batch-size", type=int, default=16, help="observations per LM batch")
-    plan.add_argument("--limit", type=float, help="samples per split: a count (>= 1) or a fraction (< 1)")
-    _data_args(plan)
+
+    if _first_word(argv) not in sub.choices:  # a built-in command never waits for a package's import
+        _add_contributed(sub)
     return parser
 
 
-def _data_args(parser: argparse.ArgumentParser) -> None:
+def _first_word(argv: list[str] | None) -> str | None:
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    return words[0] if words else None
+
+
+def _add_contributed(sub) -> None:
+    """The subcommands of the entry-point group; one that cannot be imported still shows, with its error."""
+    for name, loaded in commands.contributed_commands().items():
+        if name in sub.choices:
+            continue  # a package cannot replace a built-in command
+        if isinstance(loaded, Exception):
+            # no option syntax ("+"): whatever follows, the command answers with its import error
+            broken = sub.add_parser(name, help=f"unavailable: {commands.describe_error(loaded)}", prefix_chars="+",
+                                    add_help=False)
+            broken.add_argument("ignored", nargs="*", help=argparse.SUPPRESS)
+            broken.set_defaults(handler=partial(commands.cmd_unavailable, loaded))
+        else:
+            loaded(sub)
+
+
+def data_args(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir``, ``--data-variant``, ``--synth-size``: how a command finds and sizes a dataset."""
     parser.add_argument("--data-dir", type=Path, help="where real files live (default MMBENCH_DATA or ~/.cache/mmbench)")
     parser.add_argument("--data-variant", choices=("aligned", "unaligned", "mult"),
                         help="which feature file of mosi/mosei/sims (default aligned_50.pkl; sims unaligned_39.pkl)")
@@ -134,11 +174,9 @@ def _data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from mmbench import commands
-
+    args = build_parser(argv).parse_args(argv)
     try:
-        return getattr(commands, f"cmd_{args.command}")(args)
+        return args.handler(args)
     except KeyboardInterrupt:
         print("interrupted; the results store is consistent, run the same command again to resume", file=sys.stderr)
         return 130

@@ -3,13 +3,41 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Callable
 
 from mmbench.constants import DEFAULT_SEEDS, PROTOCOLS
 
+#: Entry-point group of subcommands contributed by packages (``name = "module:register"``).
+COMMAND_GROUP = "mmbench.commands"
 
-def _split(text: str | None) -> list[str]:
+
+def comma_list(text: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: how every comma-separated option is read."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def contributed_commands() -> dict[str, Callable | Exception]:
+    """Subcommand name -> its ``register(subparsers)``, from the entry-point group ``mmbench.commands``,
+    or the exception its import raised (one broken package must not hide the other commands)."""
+    found: dict[str, Callable | Exception] = {}
+    for point in entry_points(group=COMMAND_GROUP):
+        try:
+            found[point.name] = point.load()
+        except Exception as error:  # anything a package's import raises
+            found[point.name] = error
+    return found
+
+
+def describe_error(error: Exception) -> str:
+    return f"cannot be imported: {type(error).__name__}: {error}"
+
+
+def cmd_unavailable(error: Exception, args: argparse.Namespace) -> int:
+    """The handler of a contributed command whose package failed to import."""
+    print(f"mmbench {args.command}: error: {describe_error(error)}", file=sys.stderr)
+    return 1
 
 
 def _quiet_lightning() -> None:
@@ -28,11 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mmbench.registry import resolve_method_names
     from mmbench.runner import Runner
 
-    protocols = PROTOCOLS if args.protocol == "all" else tuple(_split(args.protocol))
+    protocols = PROTOCOLS if args.protocol == "all" else tuple(comma_list(args.protocol))
     options = SweepOptions(
-        datasets=tuple(_split(args.dataset)), methods=tuple(resolve_method_names(args.method)),
-        protocols=protocols, rates=tuple(_split(args.rates)) or None,
-        seeds=tuple(int(s) for s in _split(args.seeds)) or DEFAULT_SEEDS, train_setting=args.train_setting,
+        datasets=tuple(comma_list(args.dataset)), methods=tuple(resolve_method_names(args.method)),
+        protocols=protocols, rates=tuple(comma_list(args.rates)) or None,
+        seeds=tuple(int(s) for s in comma_list(args.seeds)) or DEFAULT_SEEDS, train_setting=args.train_setting,
         selection=args.select, max_epochs=args.max_epochs, early_stop_patience=args.patience, limit=args.limit,
         profile=args.profile, results_dir=args.results, logger=args.logger, accelerator=args.accelerator,
         devices=int(args.devices) if args.devices.isdigit() else args.devices, data_dir=args.data_dir,
@@ -69,7 +97,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from mmbench.reports.leaderboard import render
     from mmbench.results import ResultStore
 
-    metrics = _split(args.metric) or None
+    metrics = comma_list(args.metric) or None
     rows = aggregate(ResultStore(args.results, readonly=True), dataset=args.dataset, protocol=args.protocol,
                      metrics=None if args.style == "mmsa" else metrics, include_oracle=args.include_oracle)
     print(render(rows, args.format, metrics, args.style))
@@ -102,23 +130,30 @@ def cmd_methods(args: argparse.Namespace) -> int:
     from mmbench.registry import get_method_class, is_variant, method_names
 
     status = 0
-    width = max((len(name) for name in method_names()), default=0) + 1
+    contributed = contributed_commands()
+    width = max((len(name) for name in [*method_names(), *contributed]), default=0) + 1
     for name in method_names():
         try:
             cls = get_method_class(name)
         except Exception as error:  # one broken entry point must not hide the others
-            print(f"{name:{width}s} cannot be imported: {type(error).__name__}: {error}")
+            print(f"{name:{width}s} {describe_error(error)}")
             status = 1
             continue
         settings = ", ".join(getattr(cls, "supported_train_settings", ()))
         kind = "ablation" if is_variant(name) else "method"
         print(f"{name:{width}s} {kind:8s} train settings: {settings}")
+    for name, loaded in contributed.items():
+        if isinstance(loaded, Exception):
+            print(f"{name:{width}s} command  {describe_error(loaded)}")
+            status = 1
+        else:
+            print(f"{name:{width}s} command  mmbench {name} (from {loaded.__module__})")
     return status
 
 
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "fetch":
-        from mmbench.data.loading import default_data_dir
+        from mmbench.data.files import default_data_dir
         from mmbench.data.real import fetch
 
         root = fetch(args.name, from_dir=args.from_dir, cache_dir=args.data_dir or default_data_dir())
@@ -145,28 +180,6 @@ def cmd_data(args: argparse.Namespace) -> int:
     bundle = load_dataset(args.target, data_dir=args.data_dir, variant=args.data_variant,
                           synth_size=args.synth_size)
     print(describe_bundle(bundle))
-    return 0
-
-
-def cmd_plan(args: argparse.Namespace) -> int:
-    """OMG-Agent's plan cache: plans are keyed by observation content, so a rerun resumes."""
-    import json
-
-    from agents.omg_agent.planner import PlanBook, precompute_plans
-    from mmbench.config import load_method_config
-    from mmbench.constants import PATTERNS
-    from mmbench.data.loading import default_data_dir, load_dataset
-    from mmbench.execute import limit_bundle
-
-    config = load_method_config("omg-agent")
-    book = PlanBook(args.planner_model or config.get("planner_model", "smollm2"),
-                    args.candidates or config.get("n_candidates", 5), config.get("lambda_s", 0.3),
-                    config.get("gamma", 0.1), True, default_data_dir(), args.batch_size)
-    patterns = PATTERNS if args.patterns == "all" else tuple(_split(args.patterns))
-    for dataset in _split(args.dataset):
-        bundle = limit_bundle(load_dataset(dataset, data_dir=args.data_dir, variant=args.data_variant,
-                                           synth_size=args.synth_size), args.limit)
-        print(json.dumps(precompute_plans(bundle, book, _split(args.splits), patterns)))
     return 0
 
 

@@ -22,11 +22,10 @@ from mmbench.config import (BUDGET_DEFAULTS, apply_overrides, check_values, cons
                             resolve_config, split_budget)
 from mmbench.constants import VALID_MONITOR
 from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule
+from mmbench.data.registry import metric_family
 from mmbench.data.types import DatasetBundle, SplitData
-from mmbench.layers import masked_mean
 from mmbench.masks import combined_sha256, run_masks
-from mmbench.metrics import regression_metrics
-from mmbench.metrics.reconstruction import reconstruction_metrics
+from mmbench.metrics import TrainingMeans, recovery_fidelity, regression_metrics
 from mmbench.missing import MaskSet
 from mmbench.plan import QUICK_PROFILE, RunPlan
 from mmbench.registry import get_method_class, variant_of
@@ -240,7 +239,9 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
     """Metrics and per-sample predictions of the selected model, on valid and test, per condition."""
     rows: list[MetricRow] = []
     predictions: list[dict] = []
-    train_means = TrainingMeans(prepared.bundle.splits["train"])  # one pass per run, not per condition
+    train = prepared.bundle.splits["train"]
+    train_means = TrainingMeans(train.features, train.lengths)  # one pass per run, not per condition
+    family = metric_family(prepared.plan.dataset)
     for split, masks in (("valid", prepared.valid_masks), ("test", prepared.test_masks)):
         for condition, mask in masks.items():
             loader = datamodule.loader_for(MaskedSplit(prepared.bundle.splits[split], mask))
@@ -248,10 +249,10 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
             preds = torch.cat([o["pred"] for o in outputs])
             labels = torch.cat([o["label"] for o in outputs])
             ids = [i for o in outputs for i in o["id"]]
-            values = regression_metrics(preds, labels, prepared.plan.dataset)
+            values = regression_metrics(preds, labels, family)
             values.update(model.extra_metrics(outputs))
             if "recovered" in outputs[0]:
-                values.update(fidelity(outputs, ids, prepared.bundle.splits[split], train_means, mask))
+                values.update(_fidelity(outputs, ids, prepared.bundle.splits[split], train_means, mask))
             mask_sha256 = mask.sha256()
             rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask_sha256)
                      for name, value in values.items()]
@@ -260,56 +261,23 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
     return rows, predictions
 
 
-class TrainingMeans:
-    """The training split's mean features (the mean-imputation reference), computed once per level."""
-
-    def __init__(self, train: SplitData):
-        self.train = train
-        self._means: dict[tuple[str, bool], torch.Tensor] = {}
-
-    def get(self, modality: str, utterance_level: bool) -> torch.Tensor:
-        """(D,) mean of per-sample time averages, or (T, D) per-step mean."""
-        key = (modality, utterance_level)
-        if key not in self._means:
-            features = torch.from_numpy(np.asarray(self.train.features[modality], dtype=np.float32))
-            self._means[key] = (_time_average(features, self.train.lengths[modality]).mean(0) if utterance_level
-                                else features.mean(0))
-        return self._means[key]
-
-
-def fidelity(outputs: list[dict], ids: list[str], split: SplitData, train_means: TrainingMeans,
-             mask: MaskSet) -> dict[str, float]:
-    """Reconstruction fidelity of what a method recovered, scored here against the true features.
+def _fidelity(outputs: list[dict], ids: list[str], split: SplitData, train_means: TrainingMeans,
+              mask: MaskSet) -> dict[str, float]:
+    """Reconstruction fidelity of what a method recovered, against the true features only the runner holds.
 
     A method returns ``recovered`` (modality letter -> (B, T, D) input-space features, or (B, D)
-    utterance-level ones) from its predict step; it never sees the truth, which only the runner
-    holds. Utterance-level recoveries are compared with the time-averaged valid steps.
+    utterance-level ones) from its predict step; it never sees the truth.
     """
     rows = split.subset(np.array(_positions(split, ids)))
     missing = torch.from_numpy(~mask.available[mask.rows(ids)])
-    recovered, truth, means, lengths = {}, {}, {}, {}
-    for modality in outputs[0]["recovered"]:
-        estimate = torch.cat([o["recovered"][modality].detach().float().cpu() for o in outputs])
-        full = torch.from_numpy(np.asarray(rows.features[modality], dtype=np.float32))
-        utterance_level = estimate.dim() == 2
-        if utterance_level:  # compare with the mean over valid steps
-            full = _time_average(full, rows.lengths[modality])
-        else:
-            lengths[modality] = torch.from_numpy(np.asarray(rows.lengths[modality]))
-        means[modality] = train_means.get(modality, utterance_level)
-        recovered[modality], truth[modality] = estimate, full
-    return reconstruction_metrics(recovered, truth, missing, means, lengths=lengths)
+    recovered = {m: torch.cat([o["recovered"][m].detach().float().cpu() for o in outputs])
+                 for m in outputs[0]["recovered"]}
+    return recovery_fidelity(recovered, rows.features, rows.lengths, missing, train_means)
 
 
 def _positions(split: SplitData, ids: list[str]) -> list[int]:
     where = {sample_id: i for i, sample_id in enumerate(split.ids.tolist())}
     return [where[i] for i in ids]
-
-
-def _time_average(features: torch.Tensor, lengths) -> torch.Tensor:
-    """(N, T, D) -> (N, D): the mean over each sample's valid steps."""
-    steps = torch.arange(features.shape[1]).unsqueeze(0) < torch.as_tensor(np.asarray(lengths)).unsqueeze(1)
-    return masked_mean(features, steps)
 
 
 def limit_bundle(bundle: DatasetBundle, limit: float | None) -> DatasetBundle:

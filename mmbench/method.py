@@ -17,6 +17,7 @@ from torch import Tensor
 
 from mmbench.config import Range
 from mmbench.constants import TRAIN_SETTINGS, VALID_MONITOR
+from mmbench.metrics import mean_condition_mae
 from mmbench.data.datamodule import DataInfo
 
 
@@ -51,7 +52,7 @@ class MMBenchMethod(L.LightningModule):
     def __init__(self, data: DataInfo):
         super().__init__()
         self.data_info = data
-        self._val_abs_error: dict[int, list[Tensor]] = {}
+        self._val_outputs: dict[int, list[tuple[Tensor, Tensor]]] = {}
 
     # -- what a method provides -------------------------------------------------------------
     def forward(self, batch: dict[str, Any]) -> Tensor:  # pragma: no cover - abstract
@@ -72,18 +73,19 @@ class MMBenchMethod(L.LightningModule):
         return losses["loss"]
 
     def on_validation_epoch_start(self) -> None:
-        self._val_abs_error = {}
+        self._val_outputs = {}
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        error = (self(batch).detach().float() - batch["label"].float()).abs()
-        self._val_abs_error.setdefault(dataloader_idx, []).append(error)
+        preds = self(batch).detach().float()
+        self._val_outputs.setdefault(dataloader_idx, []).append((preds, batch["label"].float()))
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val_abs_error:
+        if not self._val_outputs:
             return
         # Mean over conditions of each condition's MAE: every pattern weighs the same.
-        per_condition = [torch.cat(errors).mean() for errors in self._val_abs_error.values()]
-        self.log(VALID_MONITOR, torch.stack(per_condition).mean(), prog_bar=True)
+        per_condition = [(torch.cat([p for p, _ in pairs]), torch.cat([y for _, y in pairs]))
+                         for pairs in self._val_outputs.values()]
+        self.log(VALID_MONITOR, mean_condition_mae(per_condition).float(), prog_bar=True)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
         """Predictions the runner scores. A recovery method adds ``recovered``: modality letter ->

@@ -88,7 +88,9 @@ from mmbench.method import MMBenchMethod
 from mmbench.stages import fit_stage, outer_accelerator
 
 from agents.omg_agent.executor import Denoiser, FeatureVAE, LatentDiffusion
-from agents.omg_agent.planner import DEFAULT_PLANNER, ObservationDescriber, PlanBook, embed_texts
+from agents.omg_agent.observation import ObservationDescriber
+from agents.omg_agent.planner import PlanBook, embed_texts
+from agents.omg_agent.planner_registry import DEFAULT_PLANNER
 from agents.omg_agent.retriever import EvidenceRetriever, KnowledgeBase
 
 

@@ -22,7 +22,6 @@ Layout of one entry::
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from mmbench.constants import MODALITIES, SPLITS
+from mmbench.data.files import file_sha256
 from mmbench.data.formats import (DataFormatWarning, detect_format, gather_quality, make_bundle, parse_split,
                                   read_feature_file)
 from mmbench.data.registry import DatasetSpec
@@ -43,54 +43,7 @@ from mmbench.data.types import DatasetBundle, SplitData, quality_summary
 #: Bump when the entry layout or the parsing changes: old entries are then ignored, not misread.
 #: 2: meta.json records the parse-time repairs (``quality``); a v1 entry would read as clean.
 CACHE_VERSION = 2
-_HASH_CHUNK = 8 * 1024 * 1024
 _STALE_TMP_SECONDS = 24 * 3600
-
-
-def _memo_file(path: Path, memo_dir: Path) -> Path:
-    return memo_dir / (hashlib.sha1(str(path.resolve()).encode()).hexdigest() + ".json")
-
-
-def _write_json_atomic(target: Path, content: object) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump(content, out, ensure_ascii=False)
-    os.replace(tmp, target)
-
-
-def file_sha256(path: str | Path, *, memo_dir: str | Path | None = None) -> str:
-    """The sha256 of a file, streamed, and memoised by (path, size, mtime) in ``memo_dir``.
-
-    Args:
-        path: the file.
-        memo_dir: where the small JSON memo lives; default ``<MMBENCH_DATA or ~/.cache/mmbench>/cache/sha256``.
-            An unwritable memo folder only costs a rehash next time.
-
-    Returns:
-        The hex digest.
-    """
-    from mmbench.data.loading import default_data_dir
-
-    path = Path(path)
-    stat = path.stat()
-    memo = _memo_file(path, Path(memo_dir) if memo_dir else default_data_dir() / "cache" / "sha256")
-    key = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    try:
-        cached = json.loads(memo.read_text(encoding="utf-8"))
-        if {k: cached.get(k) for k in key} == key and len(cached.get("sha256", "")) == 64:
-            return cached["sha256"]
-    except (OSError, ValueError):
-        pass  # no memo yet, or an unreadable one: hash again
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_CHUNK):
-            digest.update(block)
-    try:
-        _write_json_atomic(memo, {**key, "sha256": digest.hexdigest()})
-    except OSError:
-        pass  # read-only cache: correct, just slower next time
-    return digest.hexdigest()
 
 
 def _save_split(data: SplitData, folder: Path) -> dict:

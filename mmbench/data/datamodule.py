@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mmbench.constants import MODALITIES, MODALITY_FIELDS
 from mmbench.data.types import DatasetBundle, SplitData
-from mmbench.missing import MaskSet, mask_text_bert, mask_transcript
+from mmbench.missing import MaskSet, apply_mask, kept_entries, mask_text_bert, mask_transcript
 
 
 @dataclass(frozen=True)
@@ -69,24 +69,43 @@ def training_feature_stats(train: SplitData, chunk: int = 1024,
     With ``mask``, only the steps it leaves observed count (removed modalities and dropped frames).
     """
     stats = {}
-    rows = mask.rows(train.ids) if mask is not None else None
-    for position, modality in enumerate(MODALITIES):
+    rows = mask.rows(train.ids) if mask is not None else np.arange(len(train))
+    for modality in MODALITIES:
         features, lengths = train.features[modality], train.lengths[modality]
         total = np.zeros(features.shape[2]); squares = np.zeros(features.shape[2]); count = 0
         for start in range(0, len(features), chunk):
             block = np.asarray(features[start:start + chunk], dtype=np.float64)
-            valid = np.arange(block.shape[1])[None, :] < np.asarray(lengths[start:start + chunk])[:, None]
-            if rows is not None:
-                chunk_rows = rows[start:start + chunk]
-                valid &= mask.available[chunk_rows, position][:, None]
-                if mask.frames is not None:
-                    valid &= mask.frames[modality][chunk_rows]
-            steps = block[valid]  # (steps, D)
+            view = _RowsMask.of(mask, rows[start:start + chunk], {modality: lengths[start:start + chunk]},
+                                {modality: block.shape[1]})
+            steps = block[kept_entries(view, modality, block.shape)]  # (steps, D)
             total += steps.sum(0); squares += (steps ** 2).sum(0); count += len(steps)
         mean = total / max(count, 1)
         std = np.sqrt(np.maximum(squares / max(count, 1) - mean ** 2, 0.0))
         stats[modality] = (mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32))
     return stats
+
+
+@dataclass(frozen=True)
+class _RowsMask:
+    """Some rows of a mask (a ``MaskLike`` for ``mmbench.missing``): their availability and, per
+    modality, the steps they keep, with padding beyond each sample's length counted as dropped."""
+
+    available: np.ndarray
+    frames: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, mask: MaskSet | None, rows: np.ndarray, lengths: dict[str, np.ndarray],
+           seq_lens: dict[str, int]) -> "_RowsMask":
+        """``mask``'s ``rows`` (mask None: everything available) for samples of these lengths."""
+        available = (np.ones((len(rows), len(MODALITIES)), dtype=bool) if mask is None
+                     else mask.available[rows].astype(bool))
+        frames = {}
+        for modality, length in lengths.items():
+            steps = np.arange(seq_lens[modality])[None, :] < np.asarray(length)[:, None]  # (n, T)
+            if mask is not None and mask.frames is not None:
+                steps &= mask.frames[modality][rows]
+            frames[modality] = steps
+        return cls(available, frames)
 
 
 class MaskedSplit(Dataset):
@@ -111,23 +130,20 @@ class MaskedSplit(Dataset):
         index = np.asarray(indices, dtype=np.int64)
         batch: dict = {"id": [str(i) for i in split.ids[index]],
                        "label": torch.from_numpy(np.asarray(split.labels[index], dtype=np.float32))}
-        available = np.ones((len(index), len(MODALITIES)), dtype=bool)
-        if self.mask is not None:
-            available = self.mask.available[self.mask_rows[index]].astype(bool)
+        full = {m: np.array(split.features[m][index], dtype=np.float32) for m in MODALITIES}  # (B, T, D)
+        lengths = {m: np.asarray(split.lengths[m][index], dtype=np.int64) for m in MODALITIES}
+        view = _RowsMask.of(self.mask, self.mask_rows[index] if self.mask is not None else index, lengths,
+                            {m: full[m].shape[1] for m in MODALITIES})
+        available = view.available
         batch["available"] = torch.from_numpy(available)
-        for position, modality in enumerate(MODALITIES):
+        masked = apply_mask(full, view)  # removed modalities, dropped frames and padding are zero
+        for modality in MODALITIES:
             field = MODALITY_FIELDS[modality]
-            full = torch.from_numpy(np.array(split.features[modality][index], dtype=np.float32))  # (B, T, D)
-            lengths = torch.from_numpy(np.asarray(split.lengths[modality][index], dtype=np.int64))
-            steps = torch.arange(full.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (B, T)
-            if self.mask is not None and self.mask.frames is not None:
-                steps &= torch.from_numpy(self.mask.frames[modality][self.mask_rows[index]])
-            steps &= torch.from_numpy(available[:, position]).unsqueeze(1)
-            batch[field] = full * steps.unsqueeze(-1)
-            batch[f"{field}_mask"] = steps
-            batch[f"{field}_lengths"] = lengths
+            batch[field] = torch.from_numpy(masked[modality])
+            batch[f"{field}_mask"] = torch.from_numpy(kept_entries(view, modality, full[modality].shape))
+            batch[f"{field}_lengths"] = torch.from_numpy(lengths[modality])
             if self.with_targets:
-                batch[f"full_{field}"] = full
+                batch[f"full_{field}"] = torch.from_numpy(full[modality])
         if split.raw_text is not None:
             batch["raw_text"] = [self._transcript(i, row, available[row, 0]) for row, i in enumerate(index)]
         if split.text_bert is not None:
@@ -137,7 +153,6 @@ class MaskedSplit(Dataset):
             bert[~available[:, 0]] = 0  # language removed: no token ids either
             batch["text_bert"] = torch.from_numpy(bert)
         return batch
-
 
     def _transcript(self, index: int, row: int, language_available: bool) -> str:
         """The transcript as the mask leaves it: empty without language, dropped steps' words removed."""

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from mmbench.constants import MODALITIES, MODALITY_FIELDS, SPLITS
+from mmbench.data.files import file_sha256
 from mmbench.data.registry import DatasetSpec
 from mmbench.data.safe_pickle import DataFormatError, safe_load
 from mmbench.data.types import DatasetBundle, SplitData
@@ -387,8 +388,6 @@ def read_feature_file(path: str | Path, *, spec: DatasetSpec | None = None, vari
         DataFormatError: unreadable, unsafe or malformed file, or labels outside the label range (the
             message names file, split, field).
     """
-    from mmbench.data.cache import file_sha256  # cache builds on this module; imported late to avoid a cycle
-
     path = Path(path)
     obj = safe_load(path, encoding="latin1")  # latin1 only matters for Python-2 pickles (numpy's advice)
     fmt = detect_format(obj, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mmbench.constants import MODALITIES, SPLITS
-from mmbench.data.cache import file_sha256
+from mmbench.data.files import file_sha256
 from mmbench.data.formats import DataFormatWarning
 from mmbench.data.registry import DatasetSpec
 from mmbench.data.types import DatasetBundle, quality_summary

@@ -9,19 +9,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mmbench.data import synthetic
+from mmbench.data.cache import load_feature_file_cached
+from mmbench.data.files import default_data_dir
+from mmbench.data.real import NotFetchedError, build_real, fetched_root
 from mmbench.data.registry import DatasetSpec, get_spec
 from mmbench.data.types import DatasetBundle
+from mmbench.data.writers import write_mmsa_pickle
 
 SYNTH_SEED = 0  # the generated data are one fixed dataset; run seeds only change masks and training
 
 
 class DataNotFoundError(FileNotFoundError):
     """A dataset's files are not on this machine; the message says how to get them."""
-
-
-def default_data_dir() -> Path:
-    """``MMBENCH_DATA`` or ``~/.cache/mmbench``: where real files and caches live."""
-    return Path(os.environ.get("MMBENCH_DATA") or Path.home() / ".cache" / "mmbench")
 
 
 def feature_file_candidates(spec: DatasetSpec, data_dir: Path, variant: str) -> list[Path]:
@@ -55,8 +55,6 @@ def check_available(name: str, *, data_dir: Path | None = None, variant: str | N
     if spec.kind == "pickle":
         find_feature_file(spec, data_dir, variant or spec.default_variant)
     elif spec.kind == "real":
-        from mmbench.data.real import NotFetchedError, fetched_root
-
         try:
             fetched_root(name, cache_dir=data_dir)
         except NotFetchedError as err:
@@ -76,8 +74,6 @@ def load_dataset(name: str, *, data_dir: Path | None = None, variant: str | None
     Raises:
         DataNotFoundError: the files are absent; the message names them and the alternatives.
     """
-    from mmbench.data.cache import load_feature_file_cached
-
     spec = get_spec(name)
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     cache_dir = data_dir / "cache"
@@ -87,20 +83,12 @@ def load_dataset(name: str, *, data_dir: Path | None = None, variant: str | None
         return load_feature_file_cached(path, cache_dir=cache_dir, spec=spec, variant=variant, name=name)
     if spec.kind == "synthetic":
         return _load_synthetic(spec, cache_dir, synth_size)
-    from mmbench.data.real import build_real
-
     check_available(name, data_dir=data_dir)
-    from mmbench.data.real import fetched_root
-
     return build_real(name, fetched_root(name, cache_dir=data_dir), cache_dir=cache_dir)
 
 
 def _load_synthetic(spec: DatasetSpec, cache_dir: Path, size: str) -> DatasetBundle:
     """Generate once, write as an MMSA pickle, and read it back like a user's file."""
-    from mmbench.data import synthetic
-    from mmbench.data.cache import load_feature_file_cached
-    from mmbench.data.writers import write_mmsa_pickle
-
     if size not in ("small", "full"):
         raise ValueError(f"synthetic size must be 'small' or 'full', got {size!r}")
     # the version names the file: a pickle from an older generator must not be read as this one's data

@@ -149,7 +149,11 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def metric_family(dataset: str) -> str:
-    """'sims' for CH-SIMS-like datasets (labels in [-1, 1]), else 'mosi'."""
-    if dataset in DATASETS:
-        return "sims" if DATASETS[dataset].family == "sims" else "mosi"
-    return "sims" if dataset.startswith("sims") else "mosi"
+    """The metric family of the registered dataset ``dataset`` (``mosi``, ``mosei`` or ``sims``), which the
+    metrics functions take; unknown names raise :func:`get_spec`'s KeyError.
+
+    Example:
+        >>> metric_family("sims2-synth"), metric_family("mosei-text")
+        ('sims', 'mosei')
+    """
+    return get_spec(dataset).family

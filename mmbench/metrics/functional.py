@@ -1,7 +1,9 @@
 """Sentiment metrics as pure functions ``(preds, labels) -> Tensor``: the single source of truth.
 
-Every number in a table comes from one function here; ``modular.py`` only accumulates and calls
-them. The definitions follow MMSA's ``src/MMSA/utils/metricsTop.py`` (thuiar/MMSA), regression mode:
+Every number in a table, and the validation MAE that selects every checkpoint
+(:func:`mean_condition_mae`), comes from one function here; ``modular.py`` only accumulates and calls
+them. The caller names the metric family (``mosi``, ``mosei``, ``sims``); nothing here looks up a
+dataset. The definitions follow MMSA's ``src/MMSA/utils/metricsTop.py`` (thuiar/MMSA), regression mode:
 
 - MOSI / MOSEI (labels in [-3, 3]): Has0 splits at 0 with 0 counted as non-negative
   (``label >= 0``); Non0 drops the samples whose label is exactly 0 and compares ``label > 0`` with
@@ -29,11 +31,14 @@ from torchmetrics.functional.classification import multiclass_f1_score
 
 from mmbench.constants import MODALITIES
 
-#: Keys regression_metrics returns, per metric family.
+_MOSI_KEYS = ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc7", "acc5", "mae", "corr")
+#: Keys regression_metrics returns, per metric family (a dataset's family: ``mmbench.data.registry.metric_family``).
 METRIC_KEYS: dict[str, tuple[str, ...]] = {
-    "mosi": ("acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc7", "acc5", "mae", "corr"),
+    "mosi": _MOSI_KEYS,
+    "mosei": _MOSI_KEYS,
     "sims": ("acc2", "acc3", "acc5", "f1", "mae", "corr"),
 }
+METRIC_FAMILIES: tuple[str, ...] = tuple(METRIC_KEYS)
 #: Direction of every stored key; reports read it to mark the best cell.
 HIGHER_IS_BETTER: dict[str, bool] = {
     **{key: key != "mae" for family in METRIC_KEYS.values() for key in family},
@@ -230,53 +235,83 @@ def sims_f1(preds: Tensor, labels: Tensor) -> Tensor:
     return _weighted_f1(_sims_classes(preds, 2), _sims_classes(labels, 2))
 
 
+_MOSI_FUNCTIONS = {"acc2_has0": acc2_has0, "f1_has0": f1_has0, "acc2_non0": acc2_non0, "f1_non0": f1_non0,
+                   "acc7": acc7, "acc5": acc5, "mae": mae, "corr": corr}
 #: The function behind each key, per family (the CH-SIMS functions carry a ``sims_`` prefix).
 METRIC_FUNCTIONS = {
-    "mosi": {"acc2_has0": acc2_has0, "f1_has0": f1_has0, "acc2_non0": acc2_non0, "f1_non0": f1_non0,
-             "acc7": acc7, "acc5": acc5, "mae": mae, "corr": corr},
+    "mosi": _MOSI_FUNCTIONS,
+    "mosei": _MOSI_FUNCTIONS,
     "sims": {"acc2": sims_acc2, "acc3": sims_acc3, "acc5": sims_acc5, "f1": sims_f1, "mae": mae, "corr": corr},
 }
 
 
-def metric_family_of(dataset: str) -> str:
-    """``"mosi"`` or ``"sims"`` for a registered dataset name or a family name."""
-    from mmbench.data.registry import metric_family
+def check_family(family: str) -> str:
+    """``family`` if it is a metric family; a dataset name is refused, so metrics never look one up.
 
-    return metric_family(dataset)
+    Example:
+        >>> check_family("mosei")
+        'mosei'
+    """
+    if family not in METRIC_FAMILIES:
+        raise ValueError(f"{family!r} is not a metric family ({', '.join(METRIC_FAMILIES)}); pass the dataset's "
+                         f"family, mmbench.data.registry.metric_family({family!r})")
+    return family
 
 
-def regression_metrics(preds, labels, dataset: str) -> dict[str, float]:
-    """Every sentiment metric of ``dataset``'s family, as plain floats (accuracies as fractions).
+def mean_condition_mae(per_condition) -> Tensor:
+    """The validation monitor: each condition's :func:`mae`, averaged over conditions (each weighs the same).
+
+    Args:
+        per_condition: an iterable of ``(preds, labels)``, one pair per condition (e.g. the 7 patterns
+            of ``fixed``); no finiteness check, so a diverged model yields NaN for early stopping to see.
+
+    Returns:
+        A float64 scalar on the inputs' device.
+
+    Example:
+        >>> float(mean_condition_mae([(torch.tensor([0.0, 0.0, 0.0]), torch.tensor([1.0, 1.0, 1.0])),
+        ...                           (torch.tensor([0.0]), torch.tensor([3.0]))]))
+        2.0
+    """
+    values = [mae(preds, labels) for preds, labels in per_condition]
+    if not values:
+        raise ValueError("mean_condition_mae: no condition given")
+    return torch.stack(values).mean()
+
+
+def regression_metrics(preds, labels, family: str) -> dict[str, float]:
+    """Every sentiment metric of a metric family, as plain floats (accuracies as fractions).
 
     Args:
         preds: (N,) or (N, 1) continuous predictions (Tensor, array or list).
         labels: (N,) continuous labels, same N.
-        dataset: a registered dataset name (``mosi``, ``mosei-synth``, ``sims2-synth``, ...) or a
-            family name ``"mosi"`` / ``"sims"``; decides the keys (see :data:`METRIC_KEYS`).
+        family: ``"mosi"``, ``"mosei"`` or ``"sims"`` (:data:`METRIC_FAMILIES`); decides the keys (see
+            :data:`METRIC_KEYS`). A dataset's family is ``mmbench.data.registry.metric_family(name)``.
 
     Returns:
         Key -> value. For CH-SIMS, predictions are clipped to [-1, 1] before every metric, MAE and
         Corr included, as MMSA does; for MOSI/MOSEI, MAE and Corr use the raw predictions.
 
     Raises:
-        ValueError: empty input, different lengths, or non-finite predictions or labels.
+        ValueError: an unknown family (e.g. a dataset name), empty input, different lengths, or
+            non-finite predictions or labels.
 
     Example:
         >>> out = regression_metrics([-0.4, -1.2, 2.6, 0.0], [0.0, -1.0, 3.0, 0.6], "mosi")
         >>> out["acc2_has0"], out["acc2_non0"], out["acc7"]
         (0.75, 0.6666666666666666, 0.75)
     """
+    check_family(family)
     preds = torch.as_tensor(preds).detach().cpu().reshape(-1)
     labels = torch.as_tensor(labels).detach().cpu().reshape(-1)
     if preds.numel() == 0 or preds.numel() != labels.numel():
-        raise ValueError(f"regression_metrics({dataset!r}): need as many predictions as labels, and at least one; "
+        raise ValueError(f"regression_metrics({family!r}): need as many predictions as labels, and at least one; "
                          f"got {preds.numel()} predictions and {labels.numel()} labels")
     for name, values in (("predictions", preds), ("labels", labels)):
         if not bool(torch.isfinite(values.double()).all()):
             bad = int((~torch.isfinite(values.double())).sum())
-            raise ValueError(f"regression_metrics({dataset!r}): {bad} of {values.numel()} {name} are NaN or "
+            raise ValueError(f"regression_metrics({family!r}): {bad} of {values.numel()} {name} are NaN or "
                              f"infinite (a diverged model?)")
-    family = metric_family_of(dataset)
     if family == "sims":
         preds, labels = preds.clamp(-1.0, 1.0), labels.clamp(-1.0, 1.0)
     return {key: float(fn(preds, labels)) for key, fn in METRIC_FUNCTIONS[family].items()}

@@ -14,7 +14,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from mmbench.constants import MODALITIES
-from mmbench.metrics.functional import HIGHER_IS_BETTER, METRIC_KEYS, metric_family_of, regression_metrics
+from mmbench.metrics.functional import HIGHER_IS_BETTER, METRIC_KEYS, check_family, regression_metrics
 from mmbench.metrics.reconstruction import reconstruction_per_sample
 
 _REC_KEYS: tuple[str, ...] = tuple(key for key in HIGHER_IS_BETTER if key.startswith("rec_"))
@@ -28,7 +28,7 @@ class SentimentMetrics(Metric):
     :data:`mmbench.metrics.functional.HIGHER_IS_BETTER`.
 
     Args:
-        dataset: registered dataset name or family (``"mosi"`` / ``"sims"``); see
+        family: the metric family (``"mosi"``, ``"mosei"``, ``"sims"``); see
             :func:`mmbench.metrics.functional.regression_metrics`.
 
     Example:
@@ -43,10 +43,9 @@ class SentimentMetrics(Metric):
     higher_is_better = None
     full_state_update = False
 
-    def __init__(self, dataset: str, **kwargs) -> None:
+    def __init__(self, family: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.dataset = dataset
-        self.family = metric_family_of(dataset)
+        self.family = check_family(family)
         self.higher_is_better_per_key = {key: HIGHER_IS_BETTER[key] for key in METRIC_KEYS[self.family]}
         self.add_state("preds", default=[], dist_reduce_fx="cat")
         self.add_state("labels", default=[], dist_reduce_fx="cat")
@@ -62,7 +61,7 @@ class SentimentMetrics(Metric):
     def compute(self) -> dict[str, float]:
         if not self.preds:
             raise ValueError("SentimentMetrics.compute: no predictions were added since the last reset")
-        return regression_metrics(dim_zero_cat(self.preds), dim_zero_cat(self.labels), self.dataset)
+        return regression_metrics(dim_zero_cat(self.preds), dim_zero_cat(self.labels), self.family)
 
 
 class ReconstructionMetrics(Metric):

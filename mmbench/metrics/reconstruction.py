@@ -6,14 +6,21 @@ the cosine similarity are computed per sample and then averaged over samples. Tw
 the numbers in context: zero imputation (``rec_mse_<m>_zero``; its cosine is undefined, so there is
 no ``rec_cos_<m>_zero``) and training-mean imputation (``rec_mse_<m>_mean``, ``rec_cos_<m>_mean``).
 Keys are those of docs/metrics.md; all MSE keys are lower-is-better, all cosine keys higher.
+
+:func:`recovery_fidelity` scores what a method returns from its predict step (sequence-level or
+utterance-level recoveries) against the true features, which only the runner holds.
 """
 from __future__ import annotations
 
+from typing import Mapping
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from mmbench.constants import MODALITIES
+from mmbench.layers import masked_mean
 
 #: torch's cosine_similarity clamps each norm at eps, so a zero vector scores 0, not NaN.
 _COS_EPS = 1e-8
@@ -112,3 +119,62 @@ def reconstruction_per_sample(recovered: dict[str, Tensor], truth: dict[str, Ten
         out[f"rec_mse_{modality}_mean"] = _mse(mean, target, weight)
         out[f"rec_cos_{modality}_mean"] = _cos(mean, target, weight)
     return out
+
+
+def time_average(features: Tensor, lengths) -> Tensor:
+    """(N, T, D) -> (N, D): the mean over each sample's valid steps (``lengths``, (N,))."""
+    steps = torch.arange(features.shape[1]).unsqueeze(0) < torch.as_tensor(np.asarray(lengths)).unsqueeze(1)
+    return masked_mean(features, steps)
+
+
+def _float_tensor(values) -> Tensor:
+    return torch.from_numpy(np.asarray(values, dtype=np.float32))
+
+
+class TrainingMeans:
+    """The training split's mean features (the mean-imputation reference), computed once per level.
+
+    Args:
+        features: modality letter -> (N, T, D) training features (arrays or memory maps).
+        lengths: modality letter -> (N,) valid lengths.
+    """
+
+    def __init__(self, features: Mapping, lengths: Mapping):
+        self.features, self.lengths = features, lengths
+        self._means: dict[tuple[str, bool], Tensor] = {}
+
+    def get(self, modality: str, utterance_level: bool) -> Tensor:
+        """(D,) mean of per-sample time averages, or (T, D) per-step mean."""
+        key = (modality, utterance_level)
+        if key not in self._means:
+            features = _float_tensor(self.features[modality])
+            self._means[key] = (time_average(features, self.lengths[modality]).mean(0) if utterance_level
+                                else features.mean(0))
+        return self._means[key]
+
+
+def recovery_fidelity(recovered: dict[str, Tensor], features: Mapping, lengths: Mapping, missing: Tensor,
+                      train_means: TrainingMeans) -> dict[str, float]:
+    """:func:`reconstruction_metrics` of what a method recovered, at the level it recovered it.
+
+    Args:
+        recovered: modality letter -> (N, T, D) input-space features, or (N, D) utterance-level ones.
+        features, lengths: modality letter -> the true (N, T, D) features and (N,) valid lengths of the
+            same samples, in the same order.
+        missing: (N, 3) bool, True where the modality (order L, V, A) was removed.
+        train_means: the training split's means (the mean-imputation reference).
+
+    Returns:
+        As :func:`reconstruction_metrics`. A sequence is scored over its valid steps; an
+        utterance-level recovery against the time average of the valid steps.
+    """
+    truth, means, valid_lengths = {}, {}, {}
+    for modality, estimate in recovered.items():
+        full = _float_tensor(features[modality])
+        utterance_level = estimate.dim() == 2
+        if utterance_level:
+            full = time_average(full, lengths[modality])
+        else:
+            valid_lengths[modality] = torch.from_numpy(np.asarray(lengths[modality]))
+        truth[modality], means[modality] = full, train_means.get(modality, utterance_level)
+    return reconstruction_metrics(recovered, truth, missing, means, lengths=valid_lengths)

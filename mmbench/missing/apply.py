@@ -23,17 +23,29 @@ def _numpy(values) -> np.ndarray:
     return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
-def _keep_of(mask: MaskLike, position: int, modality: str, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, T) or (N,) bool of the entries of one modality that stay, for features of ``shape``."""
-    available = _numpy(mask.available).astype(bool)[:, position]
+def kept_entries(mask: MaskLike, modality: str, shape: tuple[int, ...]) -> np.ndarray:
+    """(N, T) bool (or (N,) without frame masks): the entries of one modality the mask keeps.
+
+    Args:
+        mask: a :class:`~mmbench.missing.MaskSet` or anything with ``available`` and ``frames``.
+        modality: ``L``, ``V`` or ``A``.
+        shape: the shape of that modality's features, (N, T, D) (or (N, D) without frame masks).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> mask = SimpleNamespace(available=np.array([[True, False, True]]), frames={"L": np.array([[True, False]])})
+        >>> kept_entries(mask, "L", (1, 2, 4))
+        array([[ True, False]])
+    """
+    available = _numpy(mask.available).astype(bool)[:, MODALITIES.index(modality)]
     if available.shape[0] != shape[0]:
-        raise ValueError(f"apply_mask: modality {modality!r} has {shape[0]} samples, the mask {available.shape[0]}")
+        raise ValueError(f"mask: modality {modality!r} has {shape[0]} samples, the mask {available.shape[0]}")
     frames = getattr(mask, "frames", None)
     if frames is None:
         return available
     steps = _numpy(frames[modality]).astype(bool)
-    if len(shape) != 3 or steps.shape != shape[:2]:
-        raise ValueError(f"apply_mask: frame mask of {modality!r} is {steps.shape}, features are {shape}; "
+    if len(shape) != 3 or steps.shape != tuple(shape[:2]):
+        raise ValueError(f"mask: frame mask of {modality!r} is {steps.shape}, features are {tuple(shape)}; "
                          f"expected (N, T, D) features with matching N, T")
     return available[:, None] & steps
 
@@ -59,11 +71,11 @@ def apply_mask(features: dict, mask: MaskLike) -> dict:
         (array([1., 0.]), array([0., 0.]))
     """
     out = {}
-    for position, modality in enumerate(MODALITIES):
+    for modality in MODALITIES:
         if modality not in features:
             continue
         values = features[modality]
-        keep = _keep_of(mask, position, modality, tuple(values.shape))
+        keep = kept_entries(mask, modality, tuple(values.shape))
         keep = keep.reshape(keep.shape + (1,) * (values.ndim - keep.ndim))
         if isinstance(values, torch.Tensor):
             keep_t = torch.from_numpy(np.ascontiguousarray(keep)).to(values.device)

@@ -7,10 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from agents.omg_agent import planner as planner_module
+from agents.omg_agent import plan_cache as plan_cache_module
 from agents.omg_agent.executor import Denoiser, LatentDiffusion, ZeroAdapter
-from agents.omg_agent.planner import (SENTIMENTS, Candidate, ObservationDescriber, PlanBook, PlanCache, parse_plan,
-                                      register_planner, select_plan)
+from agents.omg_agent.observation import ObservationDescriber
+from agents.omg_agent.plan_cache import PlanCache
+from agents.omg_agent.plan_schema import SENTIMENTS, Candidate, parse_plan
+from agents.omg_agent.planner import PlanBook
+from agents.omg_agent.planner_registry import register_planner
+from agents.omg_agent.reranking import select_plan
 from agents.omg_agent.retriever import EvidenceRetriever, KnowledgeBase
 from mmbench.augment import drop_modalities
 from mmbench.constants import MODALITIES
@@ -163,7 +167,7 @@ def test_unparsable_plans_are_discarded_and_reranking_uses_eq_5():
 
 
 def test_generated_plans_follow_the_schema_and_are_deterministic(tiny_planner):
-    from agents.omg_agent.planner import load_planner
+    from agents.omg_agent.planner_registry import load_planner
 
     generator = load_planner(tiny_planner)
     observations = ["Transcript: a good film", "Face: still, typical."]
@@ -328,7 +332,7 @@ def test_ddim_sampling_does_not_clip_latents_outside_minus_one_one():
 
 
 def test_an_observation_gets_the_same_plans_alone_or_in_any_batch(tiny_planner):
-    from agents.omg_agent.planner import load_planner
+    from agents.omg_agent.planner_registry import load_planner
 
     generator = load_planner(tiny_planner)
     target = "Transcript: a good film"
@@ -342,7 +346,7 @@ def test_an_observation_gets_the_same_plans_alone_or_in_any_batch(tiny_planner):
 def test_plans_cached_by_another_sampler_version_are_not_read(tiny_planner, tmp_path, monkeypatch):
     observations = ["Transcript: a good film"]
     PlanBook(tiny_planner, n_candidates=2, cache_dir=tmp_path).plans(observations)
-    monkeypatch.setattr(planner_module, "SAMPLER_VERSION", "a-later-sampler")
+    monkeypatch.setattr(plan_cache_module, "SAMPLER_VERSION", "a-later-sampler")
     later = PlanBook(tiny_planner, n_candidates=2, cache_dir=tmp_path)
     later.plans(observations)
     assert later.stats["planned"] == 1 and later.stats["cached"] == 0

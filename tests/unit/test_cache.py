@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 import mmbench.data.cache as cache
+import mmbench.data.files as files
 from mmbench.constants import MODALITIES, SPLITS
-from mmbench.data.cache import CACHE_VERSION, file_sha256, load_feature_file_cached
+from mmbench.data.cache import CACHE_VERSION, load_feature_file_cached
+from mmbench.data.files import file_sha256
 from mmbench.data.formats import DataFormatError, DataFormatWarning, read_feature_file
 from mmbench.data.writers import write_mmsa_pickle
 from mmbench.data.registry import get_spec
@@ -55,7 +57,7 @@ def _entries(cache_dir):
 def test_file_sha256_is_the_streamed_digest_and_is_memoised(tmp_path, monkeypatch):
     path = tmp_path / "data.bin"
     path.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
-    monkeypatch.setattr(cache, "_HASH_CHUNK", 1024 * 1024)  # several chunks
+    monkeypatch.setattr(files, "_HASH_CHUNK", 1024 * 1024)  # several chunks
     memo_dir = tmp_path / "memo"
     expected = hashlib.sha256(path.read_bytes()).hexdigest()
     assert file_sha256(path, memo_dir=memo_dir) == expected

@@ -1,6 +1,9 @@
+from importlib.metadata import EntryPoint, entry_points
+
 import pytest
 
-from mmbench.cli import main
+from mmbench import commands
+from mmbench.cli import build_parser, main
 from mmbench.plan import SweepOptions, expand
 
 
@@ -97,8 +100,8 @@ def test_an_override_no_method_takes_is_refused_before_training(tmp_path, capsys
     assert "no method of this sweep (fusion, mean) has the key 'hiden_dim'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [["run"], ["leaderboard"], ["export"], ["methods"], ["data", "inspect"],
-                                     ["data", "fetch"], ["masks", "make"], ["masks", "inspect"]])
+@pytest.mark.parametrize("command", [["run"], ["leaderboard"], ["export"], ["methods"], ["data"], ["data", "inspect"],
+                                     ["data", "fetch"], ["masks"], ["masks", "make"], ["masks", "inspect"], ["plan"]])
 def test_every_subcommand_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
@@ -114,3 +117,63 @@ def test_methods_reports_a_broken_entry_point_and_still_lists_the_others(monkeyp
     assert main(["methods"]) == 1
     out = capsys.readouterr().out
     assert "broken-method" in out and "cannot be imported" in out and "fusion" in out
+
+
+def test_plan_comes_from_the_agents_package_through_the_entry_point_group():
+    args = build_parser(["plan", "--dataset", "mosi-synth"]).parse_args(["plan", "--dataset", "mosi-synth"])
+    assert args.handler.__module__ == "agents.omg_agent.commands"
+
+
+def test_the_top_level_help_lists_built_in_and_contributed_commands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "leaderboard" in out and "OMG-Agent's plan cache" in out
+
+
+def test_a_built_in_command_never_imports_the_contributed_ones(monkeypatch):
+    monkeypatch.setattr(commands, "contributed_commands", lambda: pytest.fail("contributed commands were imported"))
+    parser = build_parser(["masks", "inspect", "x.npz"])
+    assert parser.parse_args(["masks", "inspect", "x.npz"]).masks_command == "inspect"
+
+
+@pytest.fixture
+def broken_command(monkeypatch):
+    broken = EntryPoint("broken-cmd", "no_such_package.cli:register", commands.COMMAND_GROUP)
+    monkeypatch.setattr(commands, "entry_points", lambda group: [*entry_points(group=group), broken])
+
+
+def test_a_contributed_command_that_cannot_be_imported_reports_its_error(broken_command, capsys):
+    assert main(["broken-cmd", "--dataset", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "mmbench broken-cmd: error: cannot be imported: ModuleNotFoundError" in err and "no_such_package" in err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "plan" in capsys.readouterr().out  # the other contributed commands still work
+
+
+def test_methods_lists_contributed_commands_and_the_error_of_a_broken_one(broken_command, capsys):
+    assert main(["methods"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("plan ") and "agents.omg_agent.commands" in line for line in lines)
+    assert any(line.startswith("broken-cmd ") and "cannot be imported" in line for line in lines)
+    assert any(line.startswith("fusion ") for line in lines)
+
+
+def _help(capsys, command: list[str]) -> str:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    return capsys.readouterr().out
+
+
+def _example_lines(help_text: str) -> list[str]:
+    lines = (line.strip() for line in help_text.split("example", 1)[1].splitlines())
+    return [line for line in lines if line.startswith("mmbench")]
+
+
+@pytest.mark.parametrize("group,subcommands", [("data", ("inspect", "fetch")), ("masks", ("make", "inspect"))])
+def test_a_group_help_shows_its_subcommands_examples_spelled_the_same(capsys, group, subcommands):
+    group_examples = _example_lines(_help(capsys, [group]))
+    for name in subcommands:
+        examples = _example_lines(_help(capsys, [group, name]))
+        assert examples and set(examples) <= set(group_examples), name

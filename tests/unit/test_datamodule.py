@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from mmbench.constants import PATTERNS
-from mmbench.data.datamodule import MaskedSplit, MissingModalityDataModule
+from mmbench.data.datamodule import MaskedSplit, MissingModalityDataModule, training_feature_stats
 from mmbench.masks import run_masks, saved_mask
 from tests.helpers import tiny_bundle
 
@@ -75,3 +75,28 @@ def test_frame_masks_drop_steps_inside_modalities(tmp_path):
     assert batch["available"].all() and 0.35 < kept < 0.65
     assert torch.count_nonzero(batch["audio"][~batch["audio_mask"]]) == 0
     assert np.isclose(mask.target_rate, 0.5)
+
+
+def test_a_non_finite_value_in_a_removed_modality_or_padding_never_reaches_a_method(tmp_path):
+    # Masking goes through mmbench.missing.apply_mask (``where``, not a product): NaN * 0 would be NaN.
+    bundle = tiny_bundle()
+    split = bundle.splits["test"]
+    split.features["L"] = np.full_like(split.features["L"], np.nan)
+    split.features["V"] = np.asarray(split.features["V"]).copy()
+    split.lengths["V"] = np.minimum(split.lengths["V"], 2)
+    split.features["V"][:, 2:] = np.inf  # beyond every length: padding
+    mask = saved_mask(tmp_path, "mosi-synth", "test", split, "fixed", "VA", 1111)
+    batch = _all(MaskedSplit(split, mask))
+    assert torch.count_nonzero(batch["text"]) == 0 and torch.isfinite(batch["vision"]).all()
+    assert not batch["vision_mask"][:, 2:].any() and batch["vision_mask"][:, 0].all()
+
+
+def test_observed_statistics_count_only_what_the_training_mask_leaves(tmp_path):
+    bundle = tiny_bundle()
+    train = bundle.splits["train"]
+    mask = saved_mask(tmp_path, "mosi-synth", "train", train, "fixed", "VA", 1111)
+    stats = training_feature_stats(train, chunk=7, mask=mask)
+    steps = np.arange(train.features["A"].shape[1])[None, :] < np.asarray(train.lengths["A"])[:, None]
+    valid = np.asarray(train.features["A"], dtype=np.float64)[steps]
+    assert np.allclose(stats["A"][0], valid.mean(0), atol=1e-5)
+    assert np.allclose(stats["L"][0], 0.0)  # language removed everywhere: nothing observed

@@ -11,8 +11,9 @@ from sklearn.metrics import accuracy_score, f1_score
 import mmbench.metrics.functional as F
 import mmbench.metrics.modular as modular
 import mmbench.metrics.reconstruction as reconstruction
-from mmbench.metrics import (HIGHER_IS_BETTER, METRIC_KEYS, ReconstructionMetrics, SentimentMetrics,
-                             reconstruction_metrics, regression_metrics)
+from mmbench.data.registry import metric_family
+from mmbench.metrics import (HIGHER_IS_BETTER, METRIC_KEYS, ReconstructionMetrics, SentimentMetrics, TrainingMeans,
+                             mean_condition_mae, reconstruction_metrics, recovery_fidelity, regression_metrics)
 
 
 def t(*values):
@@ -151,12 +152,39 @@ def test_mosi_family_matches_sklearn_and_scipy(seed):
     assert out["corr"] == pytest.approx(pearsonr(preds.astype(np.float64), labels.astype(np.float64))[0], abs=1e-9)
 
 
-@pytest.mark.parametrize("dataset,family", [("mosi", "mosi"), ("mosei-synth", "mosi"), ("mosi-bclstm", "mosi"),
+@pytest.mark.parametrize("dataset,family", [("mosi", "mosi"), ("mosei-synth", "mosei"), ("mosi-bclstm", "mosi"),
                                             ("sims", "sims"), ("sims2-synth", "sims")])
-def test_dataset_name_picks_the_family(dataset, family):
-    out = regression_metrics([0.1, -0.5, 0.9], [0.2, -0.4, 0.0], dataset)
+def test_the_data_registry_names_the_family_and_the_family_the_keys(dataset, family):
+    assert metric_family(dataset) == family
+    out = regression_metrics([0.1, -0.5, 0.9], [0.2, -0.4, 0.0], metric_family(dataset))
     assert tuple(out) == METRIC_KEYS[family]
     assert all(isinstance(v, float) for v in out.values())
+    assert METRIC_KEYS["mosei"] == METRIC_KEYS["mosi"]
+
+
+@pytest.mark.parametrize("dataset", ["mosei-synth", "sims2-synth", "mosi-bclstm"])
+def test_a_dataset_name_is_refused_where_a_family_is_expected(dataset):
+    # Metrics are pure: they never look a dataset up; the message names the helper that does.
+    with pytest.raises(ValueError, match=rf"metric_family\('{dataset}'\)"):
+        regression_metrics([0.1, -0.5], [0.2, -0.4], dataset)
+    with pytest.raises(ValueError, match="metric_family"):
+        SentimentMetrics(dataset)
+
+
+def test_unknown_datasets_have_no_family():
+    with pytest.raises(KeyError, match="unknown dataset 'simsx'"):
+        metric_family("simsx")
+
+
+def test_the_validation_monitor_is_the_mean_of_each_conditions_mae():
+    # 3 samples at MAE 1 and 1 sample at MAE 3: each condition weighs the same -> 2, not the pooled 1.5.
+    ones = (t(0.0, 0.0, 0.0), t(1.0, -1.0, 1.0))
+    assert float(mean_condition_mae([ones, (t(0.0), t(3.0))])) == 2.0
+    pairs = [(torch.randn(5), torch.randn(5)) for _ in range(7)]
+    assert float(mean_condition_mae(pairs)) == pytest.approx(np.mean([float(F.mae(p, y)) for p, y in pairs]))
+    assert math.isnan(float(mean_condition_mae([(t(float("nan")), t(1.0))])))  # early stopping sees divergence
+    with pytest.raises(ValueError, match="no condition"):
+        mean_condition_mae([])
 
 
 @pytest.mark.parametrize("preds,labels", [([float("nan"), 1.0], [0.0, 1.0]), ([1.0, 2.0], [1.0]), ([], [])])
@@ -175,20 +203,20 @@ def test_higher_is_better_covers_every_key():
 
 
 # ---------------------------------------------------------------- modular == functional
-@pytest.mark.parametrize("dataset", ["mosi", "sims"])
-def test_modular_batches_equal_one_shot_functional(dataset):
+@pytest.mark.parametrize("family", ["mosi", "sims"])
+def test_modular_batches_equal_one_shot_functional(family):
     rng = np.random.default_rng(3)
-    scale = 1.0 if dataset == "sims" else 3.0
+    scale = 1.0 if family == "sims" else 3.0
     labels = torch.from_numpy((np.round(rng.uniform(-1, 1, 250) * 10) / 10 * scale).astype(np.float32))
     preds = labels + torch.from_numpy(rng.normal(0, 0.4 * scale, 250).astype(np.float32))
-    metric = SentimentMetrics(dataset)
+    metric = SentimentMetrics(family)
     for start in range(0, 250, 32):
         metric.update(preds[start:start + 32].unsqueeze(1), labels[start:start + 32])
-    assert metric.compute() == regression_metrics(preds, labels, dataset)
-    assert set(metric.higher_is_better_per_key) == set(METRIC_KEYS[F.metric_family_of(dataset)])
+    assert metric.compute() == regression_metrics(preds, labels, family)
+    assert set(metric.higher_is_better_per_key) == set(METRIC_KEYS[family])
     metric.reset()
     metric.update(preds[:10], labels[:10])
-    assert metric.compute() == regression_metrics(preds[:10], labels[:10], dataset)
+    assert metric.compute() == regression_metrics(preds[:10], labels[:10], family)
 
 
 @pytest.mark.filterwarnings("ignore:The ``compute`` method")
@@ -261,6 +289,32 @@ def test_reconstruction_shape_mismatch_raises():
     recovered["V"] = recovered["V"][:, :4]
     with pytest.raises(ValueError, match="'V'"):
         reconstruction_metrics(recovered, truth, missing, train_mean)
+
+
+def _sequence_case():
+    features = {"V": torch.tensor([[[1.0, 1.0], [3.0, 3.0], [9.0, 9.0]], [[2.0, 0.0], [0.0, 0.0], [0.0, 0.0]]])}
+    lengths = {"V": np.array([2, 1])}  # the 9s and the zeros after step 1 are padding
+    missing = torch.tensor([[False, True, False], [False, True, False]])
+    return features, lengths, missing
+
+
+def test_recovery_fidelity_scores_an_utterance_level_recovery_against_the_valid_steps_mean():
+    features, lengths, missing = _sequence_case()
+    means = TrainingMeans(features, lengths)
+    # Time averages over valid steps: sample 0 -> (2, 2), sample 1 -> (2, 0); their mean (2, 1).
+    assert means.get("V", True).tolist() == [2.0, 1.0]
+    out = recovery_fidelity({"V": torch.tensor([[2.0, 2.0], [2.0, 0.0]])}, features, lengths, missing, means)
+    assert out["rec_mse_V"] == 0.0 and out["rec_cos_V"] == pytest.approx(1.0)
+    assert out["rec_mse_V_mean"] == pytest.approx(0.5)  # (0 + 1 + 0 + 1) / 4
+
+
+def test_recovery_fidelity_scores_a_sequence_recovery_on_valid_steps_only():
+    features, lengths, missing = _sequence_case()
+    recovered = {"V": features["V"].clone()}
+    recovered["V"][0, 2] = -100.0  # padding: never scored
+    out = recovery_fidelity(recovered, features, lengths, missing, TrainingMeans(features, lengths))
+    assert out["rec_mse_V"] == 0.0
+    assert out["rec_mse_V_zero"] == pytest.approx((5.0 + 2.0) / 2)  # per-sample means over valid entries
 
 
 @pytest.mark.parametrize("module", [F, modular, reconstruction])

@@ -43,13 +43,15 @@ import numpy as np
 import pandas as pd
 
 from mmbench.constants import MODALITIES, SPLITS
+from mmbench.data import text_encoder
+from mmbench.data.files import sha256_file
 from mmbench.data.real import sources as src
-from mmbench.data.real.fetch import sha256_file
 from mmbench.data.real.readers import (csd_segment_labels, read_bclstm_feature_csv, read_bclstm_text_features,
                                        read_bclstm_transcripts, read_csd, read_mosei_label_table,
                                        read_opinion_labels_csv, read_sims2_table, read_std_folds)
 from mmbench.data.registry import get_spec
 from mmbench.data.safe_pickle import DataFormatError
+from mmbench.data.synthetic import synthesize_features
 from mmbench.data.types import DatasetBundle, SplitData
 
 VALID_VIDEOS = 10  # mosi-bclstm: training videos moved to validation
@@ -181,8 +183,6 @@ def _shared_factor(videos: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _synthetic(name: str, sentiment: dict[str, np.ndarray], dims: dict[str, int], seq_lens: dict[str, int],
                videos: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Features of the modalities in ``sentiment`` from the generator's model, fixed per dataset."""
-    from mmbench.data.synthetic import synthesize_features
-
     structure_rng, feature_rng = np.random.default_rng(SEMI_SYNTHETIC_SEEDS[name]).spawn(2)
     return synthesize_features(sentiment, {m: dims[m] for m in sentiment}, {m: seq_lens[m] for m in sentiment},
                                label_range=get_spec(name).label_range, rng=feature_rng,
@@ -291,8 +291,6 @@ def _fold_of_video(root: Path, relpath: str) -> dict[str, str]:
 def _text_bundle(name: str, ids: np.ndarray, videos: np.ndarray, text: list[str], labels: np.ndarray,
                  split: np.ndarray, cache_dir: Path) -> dict[str, SplitData]:
     """Real text (MiniLM embedding, T = 1) + generated V/A in the family's MMSA aligned dims."""
-    from mmbench.data.text_encoder import encode_sentences
-
     order = _split_in_order(split)
     ids, videos, labels, split = ids[order], videos[order], labels[order], split[order]
     text = [text[i] for i in order]
@@ -300,7 +298,7 @@ def _text_bundle(name: str, ids: np.ndarray, videos: np.ndarray, text: list[str]
     variant = spec.variants["aligned"]
     seq_lens = {m: SEMI_SYNTHETIC_SEQ_LEN for m in ("V", "A")}
     features, lengths = _synthetic(name, {"V": labels, "A": labels}, variant.dims, seq_lens, videos)
-    features["L"] = encode_sentences(text, cache_dir=cache_dir)[:, None, :]  # (N, 1, 384)
+    features["L"] = text_encoder.encode_sentences(text, cache_dir=cache_dir)[:, None, :]  # (N, 1, 384)
     lengths["L"] = np.ones(len(ids), dtype=np.int64)
     data = SplitData(ids=ids, features=features, lengths=lengths, labels=labels, raw_text=text)
     return _slice_splits(data, split)

@@ -21,8 +21,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mmbench.data.files import default_data_dir, sha256_file
 from mmbench.data.real.readers import STD_FOLD_NAMES
 from mmbench.data.real.sources import SourceFile, sources_of
+from mmbench.data.registry import DATASETS
 
 MEMO_NAME = ".mmbench-verified.json"
 DOWNLOAD_TIMEOUT_S = 60
@@ -38,15 +40,6 @@ class ChecksumError(ValueError):
 
 class DownloadError(ConnectionError):
     """A source file could not be downloaded (offline?); the message says how to fetch from a folder."""
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- memo of verified hashes
@@ -129,8 +122,6 @@ def fetched_root(name: str, cache_dir: Path) -> Path:
 
 
 def _fetch_command(name: str, cache_dir: Path) -> str:
-    from mmbench.data.loading import default_data_dir
-
     command = f"mmbench data fetch {name}"
     if Path(cache_dir).resolve() != default_data_dir().resolve():
         command += f" --data-dir {cache_dir}"
@@ -188,8 +179,6 @@ def fetch(name: str, *, from_dir: Path | None = None, cache_dir: Path) -> Path:
 
 def _refuse_non_real(name: str) -> None:
     """Explain why a feature-pickle or synthetic dataset has nothing to fetch."""
-    from mmbench.data.registry import DATASETS
-
     spec = DATASETS.get(name)
     if spec is not None and spec.kind == "pickle":
         files = ", ".join(dict.fromkeys(f for v in spec.variants.values() for f in v.files))
