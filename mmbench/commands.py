@@ -52,7 +52,7 @@ def _quiet_lightning() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mmbench.plan import SweepOptions
+    from mmbench.sweep import SweepOptions
     from mmbench.registry import resolve_method_names
     from mmbench.runner import Runner
 

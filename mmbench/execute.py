@@ -27,7 +27,7 @@ from mmbench.data.types import DatasetBundle, SplitData
 from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import TrainingMeans, recovery_fidelity, regression_metrics
 from mmbench.missing import MaskSet
-from mmbench.plan import QUICK_PROFILE, RunPlan
+from mmbench.sweep import QUICK_PROFILE, RunSpec
 from mmbench.registry import get_method_class, variant_of
 from mmbench.results.records import MetricRow
 
@@ -40,7 +40,7 @@ class UnsupportedSettingError(ValueError):
 class ResolvedRun:
     """What a run is, before any mask is drawn or anything trains: everything its key is made of."""
 
-    plan: RunPlan
+    spec: RunSpec
     method_class: type
     method_config: dict  # the constructor's resolved arguments
     budget: dict  # max_epochs, early_stop_patience (the runner's, from the method's YAML)
@@ -48,7 +48,7 @@ class ResolvedRun:
 
     def key(self) -> dict:
         """The run key: identical keys are the same run (see ``mmbench.results.keys``)."""
-        return {**self.plan.key(), "data_sha256": self.data_sha256, "method_config": self.method_config,
+        return {**self.spec.key(), "data_sha256": self.data_sha256, "method_config": self.method_config,
                 "budget": self.budget, "mmbench_version": mmbench.__version__,
                 "method_version": str(self.method_class.method_version)}
 
@@ -65,8 +65,8 @@ class PreparedRun:
     test_masks: dict[str, MaskSet]
 
     @property
-    def plan(self) -> RunPlan:
-        return self.resolved.plan
+    def spec(self) -> RunSpec:
+        return self.resolved.spec
 
     @property
     def mask_sha256(self) -> str:
@@ -76,7 +76,7 @@ class PreparedRun:
         return self.resolved.key()
 
 
-def resolved_method_config(plan: RunPlan) -> tuple[type, dict, dict]:
+def resolved_method_config(spec: RunSpec) -> tuple[type, dict, dict]:
     """The method's class, its fully resolved constructor arguments and its training budget.
 
     Layers, last wins: constructor defaults and the benchmark's budget defaults, the YAML of the
@@ -85,25 +85,25 @@ def resolved_method_config(plan: RunPlan) -> tuple[type, dict, dict]:
     variant's own switches, ``--set <variant>.key=value``; then ``--max-epochs`` / ``--patience``
     and the quick profile's epoch cap.
     """
-    method_class = get_method_class(plan.method)
-    variant = variant_of(plan.method)
-    base = variant.base if variant else plan.method
+    method_class = get_method_class(spec.method)
+    variant = variant_of(spec.method)
+    base = variant.base if variant else spec.method
     config = load_method_config(base)
-    if plan.options.profile == "quick":
+    if spec.options.profile == "quick":
         config = {**config, **method_class.quick_profile}
-    config = apply_overrides(config, _overrides_for(plan.options.overrides, base, method_class))
+    config = apply_overrides(config, _overrides_for(spec.options.overrides, base, method_class))
     if variant is not None:
         config = {**config, **variant.switches}
-        config = apply_overrides(config, _overrides_for(plan.options.overrides, plan.method, None))
+        config = apply_overrides(config, _overrides_for(spec.options.overrides, spec.method, None))
     constructor_config, budget = split_budget(config)
-    options = plan.options
+    options = spec.options
     if options.max_epochs is not None:
         budget["max_epochs"] = options.max_epochs
     if options.early_stop_patience is not None:
         budget["early_stop_patience"] = options.early_stop_patience
     if options.profile == "quick":
         budget["max_epochs"] = min(budget["max_epochs"], QUICK_PROFILE["max_epochs"])
-    source = f"{plan.method} (configs/methods/{base}.yaml and --set)"
+    source = f"{spec.method} (configs/methods/{base}.yaml and --set)"
     check_values(method_class, budget, source=source)
     resolved = resolve_config(method_class, constructor_config, source=source)
     _check_schedule(resolved, budget, source)
@@ -135,24 +135,24 @@ def _check_schedule(config: dict, budget: dict, source: str) -> None:
                          f"lr_patience={lr_patience}, or the learning rate is never lowered before the run stops")
 
 
-def check_overrides_apply(plans: list[RunPlan]) -> None:
+def check_overrides_apply(specs: list[RunSpec]) -> None:
     """A ``--set`` that no method of the sweep takes is a typo: refuse it instead of ignoring it."""
-    for override in plans[0].options.overrides if plans else ():
+    for override in specs[0].options.overrides if specs else ():
         key = override.split("=", 1)[0].strip()
-        takers = [p.method for p in plans if key.startswith(f"{p.method}.") or _takes(get_method_class(p.method), key)
+        takers = [p.method for p in specs if key.startswith(f"{p.method}.") or _takes(get_method_class(p.method), key)
                   or (variant_of(p.method) is not None and key.startswith(f"{variant_of(p.method).base}."))]
         if not takers:
-            raise ValueError(f"--set {override!r}: no method of this sweep ({', '.join(sorted({p.method for p in plans}))})"
+            raise ValueError(f"--set {override!r}: no method of this sweep ({', '.join(sorted({p.method for p in specs}))})"
                              f" has the key {key!r}; see configs/methods/<name>.yaml for the keys")
 
 
-def check_supported(plan: RunPlan) -> None:
+def check_supported(spec: RunSpec) -> None:
     """Refuse a training setting the method cannot be trained under, naming what it supports."""
-    supported = getattr(get_method_class(plan.method), "supported_train_settings", ())
-    if plan.train_setting not in supported:
+    supported = getattr(get_method_class(spec.method), "supported_train_settings", ())
+    if spec.train_setting not in supported:
         raise UnsupportedSettingError(
-            f"method {plan.method!r} does not support the training setting {plan.train_setting!r} "
-            f"({plan.protocol} protocol; it supports: {', '.join(supported)}); pick one with --train-setting")
+            f"method {spec.method!r} does not support the training setting {spec.train_setting!r} "
+            f"({spec.protocol} protocol; it supports: {', '.join(supported)}); pick one with --train-setting")
 
 
 def check_protocol_applies(protocol: str, bundle: DatasetBundle) -> None:
@@ -163,20 +163,20 @@ def check_protocol_applies(protocol: str, bundle: DatasetBundle) -> None:
             f"(seq lens {bundle.seq_lens()}); use --protocol fixed or random for it")
 
 
-def resolve(plan: RunPlan, bundle: DatasetBundle) -> ResolvedRun:
+def resolve(spec: RunSpec, bundle: DatasetBundle) -> ResolvedRun:
     """Check the run can be done and resolve what it is; cheap, draws no mask, trains nothing."""
-    check_supported(plan)
-    check_protocol_applies(plan.protocol, bundle)
-    method_class, method_config, budget = resolved_method_config(plan)
-    return ResolvedRun(plan, method_class, method_config, budget, bundle.source_sha256)
+    check_supported(spec)
+    check_protocol_applies(spec.protocol, bundle)
+    method_class, method_config, budget = resolved_method_config(spec)
+    return ResolvedRun(spec, method_class, method_config, budget, bundle.source_sha256)
 
 
 def prepare(resolved: ResolvedRun, bundle: DatasetBundle, info: DataInfo, masks_dir: Path) -> PreparedRun:
     """Load (or draw once and save) the run's masks and give the method the data facts of its setting."""
-    plan = resolved.plan
-    train_mask, valid, test = run_masks(masks_dir, plan.dataset, bundle.splits, plan.protocol, plan.condition,
-                                        plan.seed, plan.train_setting)
-    info = info.for_run(bundle.splits["train"], plan.train_setting, train_mask)
+    spec = resolved.spec
+    train_mask, valid, test = run_masks(masks_dir, spec.dataset, bundle.splits, spec.protocol, spec.condition,
+                                        spec.seed, spec.train_setting)
+    info = info.for_run(bundle.splits["train"], spec.train_setting, train_mask)
     return PreparedRun(resolved, bundle, info, train_mask, valid, test)
 
 
@@ -201,15 +201,15 @@ def make_logger(kind: str, run_dir: Path, group: str):
 
 def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tuple[list[MetricRow], int]:
     """Fit with validation-only selection, then evaluate the selected model on every condition."""
-    plan, options = prepared.plan, prepared.plan.options
-    configure_determinism(plan.seed)
-    selection_split = "test" if plan.selection == "test-oracle" else "valid"
+    spec, options = prepared.spec, prepared.spec.options
+    configure_determinism(spec.seed)
+    selection_split = "test" if spec.selection == "test-oracle" else "valid"
     selection_masks = prepared.test_masks if selection_split == "test" else prepared.valid_masks
     resolved = prepared.resolved
     batch_size = int(resolved.method_config.get("batch_size", 32))
     datamodule = MissingModalityDataModule(
         prepared.bundle, train_mask=prepared.train_mask, valid_masks=selection_masks,
-        test_masks=prepared.test_masks, train_setting=plan.train_setting, batch_size=batch_size, seed=plan.seed,
+        test_masks=prepared.test_masks, train_setting=spec.train_setting, batch_size=batch_size, seed=spec.seed,
         selection_split=selection_split)
     model = resolved.method_class(data=prepared.info, **resolved.method_config)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
@@ -241,7 +241,7 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
     predictions: list[dict] = []
     train = prepared.bundle.splits["train"]
     train_means = TrainingMeans(train.features, train.lengths)  # one pass per run, not per condition
-    family = metric_family(prepared.plan.dataset)
+    family = metric_family(prepared.spec.dataset)
     for split, masks in (("valid", prepared.valid_masks), ("test", prepared.test_masks)):
         for condition, mask in masks.items():
             loader = datamodule.loader_for(MaskedSplit(prepared.bundle.splits[split], mask))

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mmbench.plan import SweepOptions
+from mmbench.sweep import SweepOptions
 from mmbench.registry import method_names
 from mmbench.results import ResultStore
 from mmbench.runner import Runner

@@ -30,7 +30,7 @@ from mmbench.data.datamodule import DataInfo
 from mmbench.data.loading import check_available, load_dataset
 from mmbench.data.types import DatasetBundle
 from mmbench.execute import ResolvedRun, check_overrides_apply, limit_bundle, prepare, resolve, train_and_evaluate
-from mmbench.plan import SweepOptions, expand
+from mmbench.sweep import SweepOptions, expand
 from mmbench.results import ResultStore, RunRecord
 from mmbench.results.keys import config_id, key_hash, slot_id
 
@@ -92,9 +92,9 @@ class Runner:
         """
         for dataset in self.options.datasets:
             check_available(dataset, data_dir=self.options.data_dir, variant=self.options.data_variant)
-        plans = expand(self.options)
-        check_overrides_apply(plans)
-        return [resolve(plan, self.bundle(plan.dataset)) for plan in plans]
+        specs = expand(self.options)
+        check_overrides_apply(specs)
+        return [resolve(spec, self.bundle(spec.dataset)) for spec in specs]
 
     def dry_run(self) -> list[dict]:
         """What ``run`` would do, one entry per run, with its status in the store; trains nothing."""
@@ -102,12 +102,12 @@ class Runner:
         finished_slots = {slot_id(key) for key in finished.values()}
         entries = []
         for resolved in self.resolve():
-            key, plan = resolved.key(), resolved.plan
+            key, spec = resolved.key(), resolved.spec
             status = ("finished" if key_hash(key) in finished else
                       "stale" if slot_id(key) in finished_slots else "new")
-            entries.append({"dataset": plan.dataset, "method": plan.method, "protocol": plan.protocol,
-                            "condition": plan.condition, "seed": plan.seed, "train_setting": plan.train_setting,
-                            "selection": plan.selection, "config": resolved.method_config,
+            entries.append({"dataset": spec.dataset, "method": spec.method, "protocol": spec.protocol,
+                            "condition": spec.condition, "seed": spec.seed, "train_setting": spec.train_setting,
+                            "selection": spec.selection, "config": resolved.method_config,
                             "budget": resolved.budget, "config_id": config_id(key), "status": status})
         return entries
 
@@ -119,9 +119,9 @@ class Runner:
         summary = SweepSummary()
         with _Heartbeat(self.store), tqdm(runs, desc="mmbench sweep", unit="run", disable=None) as progress:
             for resolved in progress:
-                progress.set_postfix_str(resolved.plan.label)
+                progress.set_postfix_str(resolved.spec.label)
                 outcome = self.run_one(resolved)
-                getattr(summary, outcome).append(resolved.plan.label)
+                getattr(summary, outcome).append(resolved.spec.label)
         return summary
 
     def run_one(self, resolved: ResolvedRun) -> str:
@@ -136,11 +136,11 @@ class Runner:
         claim = self.store.claim(digest, run_id)
         if claim != "claimed":
             return "skipped" if claim == "finished" else "held"
-        plan = resolved.plan
+        spec = resolved.spec
         record = self._record(resolved, key, digest, run_id, started)
         try:
             self.store.save(record)  # the row exists before its folder: no orphan folder after a kill
-            prepared = prepare(resolved, self.bundle(plan.dataset), self.data_info(plan.dataset), self.masks_dir)
+            prepared = prepare(resolved, self.bundle(spec.dataset), self.data_info(spec.dataset), self.masks_dir)
             record.mask_sha256 = prepared.mask_sha256
             run_dir = Path(record.artifacts_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ class Runner:
             raise
         except Exception:  # a failing run must not stop the sweep
             error = traceback.format_exc()
-            log.error("run failed: %s\n%s", plan.label, error)
+            log.error("run failed: %s\n%s", spec.label, error)
             self._close(record, clock, "failed", error)
             return "failed"
         finally:
@@ -167,14 +167,14 @@ class Runner:
         self.store.save(record)
 
     def _record(self, resolved: ResolvedRun, key: dict, digest: str, run_id: str, started: str) -> RunRecord:
-        plan = resolved.plan
-        bundle = self.bundle(plan.dataset)
+        spec = resolved.spec
+        bundle = self.bundle(spec.dataset)
         device = "cuda" if torch.cuda.is_available() and self.options.accelerator in ("auto", "gpu", "cuda") \
             else "cpu"
         return RunRecord(
-            run_id=run_id, config_hash=digest, dataset=plan.dataset, data_sha256=bundle.source_sha256,
-            method=plan.method, protocol=plan.protocol, condition=plan.condition, train_setting=plan.train_setting,
-            selection=plan.selection, seed=plan.seed, mask_sha256="", status="running",
+            run_id=run_id, config_hash=digest, dataset=spec.dataset, data_sha256=bundle.source_sha256,
+            method=spec.method, protocol=spec.protocol, condition=spec.condition, train_setting=spec.train_setting,
+            selection=spec.selection, seed=spec.seed, mask_sha256="", status="running",
             started_at=started, synthetic=bundle.is_synthetic, package_version=mmbench.__version__,
             git_commit=self._commit, config=key, device=device, config_id=config_id(key),
             data_quality=dict(getattr(bundle, "quality", {}) or {}),

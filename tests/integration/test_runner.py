@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from mmbench.method import MMBenchMethod
-from mmbench.plan import SweepOptions
+from mmbench.sweep import SweepOptions
 from mmbench.registry import register_method
 from mmbench.results import ResultStore
 from mmbench.runner import Runner

@@ -12,7 +12,7 @@ import torch
 
 from mmbench.cli import main
 from mmbench.method import DEFAULT_LR_PATIENCE, MMBenchMethod
-from mmbench.plan import SweepOptions
+from mmbench.sweep import SweepOptions
 from mmbench.reference import Fusion
 from mmbench.registry import method_names, register_method
 from mmbench.reports.aggregate import aggregate
@@ -157,10 +157,10 @@ def test_a_plateau_halves_the_learning_rate_before_the_run_stops(tmp_path):
 @pytest.mark.parametrize("method", [m for m in method_names(include_variants=False, include_runtime=False)])
 def test_every_methods_default_budget_lets_its_lr_schedule_fire_before_stopping(method):
     from mmbench.execute import resolved_method_config
-    from mmbench.plan import RunPlan
+    from mmbench.sweep import RunSpec
 
     options = SweepOptions(datasets=("mosi-synth",), methods=(method,))
-    _, config, budget = resolved_method_config(RunPlan("mosi-synth", method, "fixed", "all", 1111, "complete",
+    _, config, budget = resolved_method_config(RunSpec("mosi-synth", method, "fixed", "all", 1111, "complete",
                                                        "valid", options))
     lr_patience = config.get("lr_patience", DEFAULT_LR_PATIENCE)
     assert budget["early_stop_patience"] > lr_patience, (method, budget, lr_patience)

@@ -4,7 +4,7 @@ import pytest
 
 from mmbench import commands
 from mmbench.cli import build_parser, main
-from mmbench.plan import SweepOptions, expand
+from mmbench.sweep import SweepOptions, expand
 
 
 def test_fixed_is_one_run_per_seed_and_random_one_per_rate():

@@ -29,10 +29,10 @@ def test_all_excludes_ablation_variants_and_ablations_lists_the_declared_ones():
 
 def _resolved(method, *overrides, profile="paper"):
     from mmbench.execute import resolved_method_config
-    from mmbench.plan import RunPlan, SweepOptions
+    from mmbench.sweep import RunSpec, SweepOptions
 
     options = SweepOptions(datasets=("mosi-synth",), methods=(method,), overrides=overrides, profile=profile)
-    return resolved_method_config(RunPlan("mosi-synth", method, "fixed", "all", 1111, "complete", "valid", options))
+    return resolved_method_config(RunSpec("mosi-synth", method, "fixed", "all", 1111, "complete", "valid", options))
 
 
 def test_a_variant_reads_its_base_config_then_its_switches():

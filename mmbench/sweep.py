@@ -76,7 +76,7 @@ class SweepOptions:
 
 
 @dataclass(frozen=True)
-class RunPlan:
+class RunSpec:
     """One run: a model trained once and evaluated on its conditions."""
 
     dataset: str
@@ -131,19 +131,19 @@ def rate_condition(protocol: str, rate: str | float) -> str:
     return text
 
 
-def expand(options: SweepOptions) -> list[RunPlan]:
+def expand(options: SweepOptions) -> list[RunSpec]:
     """Every run of a sweep, in a stable order (dataset, protocol, condition, seed, method).
 
     Methods vary fastest so that all methods of one condition and seed run together and share one
     mask file.
     """
-    plans = []
+    specs = []
     for dataset in options.datasets:
         for protocol in options.protocols:
             setting = options.train_setting or DEFAULT_TRAIN_SETTING[protocol]
             for condition in protocol_conditions(protocol, options.rates):
                 for seed in options.seeds:
                     for method in options.methods:
-                        plans.append(RunPlan(dataset, method, protocol, condition, seed, setting,
+                        specs.append(RunSpec(dataset, method, protocol, condition, seed, setting,
                                              options.selection, options))
-    return plans
+    return specs
