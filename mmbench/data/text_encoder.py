@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -132,19 +133,28 @@ def _torch_threads(num_threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+@lru_cache(maxsize=1)
+def _load_encoder(path: str):
+    """The tokenizer and model, loaded once per process (each uncached batch of texts reuses them)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    with _offline():
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    return tokenizer, model
+
+
 def _encode_uncached(texts: list[str], batch_size: int, num_threads: int) -> np.ndarray:
     """(N, 384) float32 mean-pooled, L2-normalised embeddings of ``texts`` (no cache)."""
     path = model_directory()
     try:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        import transformers  # noqa: F401 - checked here, so a missing package is a clear error
     except ImportError as err:
         raise TextEncoderUnavailableError(
             f"encoding text needs torch and transformers ({err}); `pip install transformers`") from err
 
-    with _offline():
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    tokenizer, model = _load_encoder(str(path))
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch with less padding
     out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
     with _torch_threads(num_threads), torch.inference_mode():
