@@ -66,9 +66,8 @@ from torch.nn import functional as F
 
 from mmbench.augment import MISSING_PATTERNS, complete_view, drop_modalities, random_patterns, training_views
 from mmbench.constants import MODALITIES, MODALITY_FIELDS
-from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, masked_mean, modality_inputs
-from mmbench.method import DEFAULT_LR_PATIENCE, MMBenchMethod
+from mmbench.method import DataInfo, MMBenchMethod
 from mmbench.stages import fit_stage, outer_accelerator
 
 
@@ -198,9 +197,8 @@ class CorrKD(MMBenchMethod):
     def __init__(self, data: DataInfo, dim: int = 40, heads: int = 4, layers: int = 2, n_classes: int = 7,
                  margin: float = 1.0, scd_weight: float = 1.0, cpd_weight: float = 1.0, rcd_weight: float = 1.0,
                  keep_complete_probability: float = 0.5, max_frame_drop: float = 0.9, teacher_epochs: int = 10,
-                 teacher_lr: float = 1e-3, dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 0.0,
-                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
-        super().__init__(data)
+                 teacher_lr: float = 1e-3, dropout: float = 0.1, **fit):
+        super().__init__(data, **fit)
         self.save_hyperparameters(ignore=["data"])
         self.teacher = CorrKDNetwork(data, dim, heads, layers, n_classes, dropout)
         self.student = CorrKDNetwork(data, dim, heads, layers, n_classes, dropout)
@@ -227,7 +225,7 @@ class CorrKD(MMBenchMethod):
         return self.task_loss(score, logits, complete["label"])
 
     def on_fit_start(self) -> None:
-        fit_stage(self.teacher, self.teacher_loss, self.trainer.datamodule.train_dataloader(),
+        fit_stage(self.teacher, self.teacher_loss, self.training_loader(),
                   epochs=self.hparams.teacher_epochs, lr=self.hparams.teacher_lr,
                   accelerator=outer_accelerator(self))
 

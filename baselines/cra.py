@@ -8,7 +8,6 @@ head, encoders, training patterns, fidelity decoder, per-network gradient clippi
 are listed in :mod:`baselines.imagination`.
 """
 from baselines.imagination import EmbeddingImagination
-from mmbench.method import DEFAULT_LR_PATIENCE
 
 
 class CRA(EmbeddingImagination):
@@ -16,9 +15,7 @@ class CRA(EmbeddingImagination):
 
     def __init__(self, data, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 5, reconstruction_weight: float = 1.0, dropout: float = 0.1,
-                 gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
-                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
+                 gradient_clip: float = 1.0, **fit):
         super().__init__(data, hidden_dim=hidden_dim, ae_layers=ae_layers, n_blocks=n_blocks,
                          reconstruction_weight=reconstruction_weight, dropout=dropout,
-                         gradient_clip=gradient_clip, lr=lr, weight_decay=weight_decay,
-                         lr_patience=lr_patience, batch_size=batch_size)
+                         gradient_clip=gradient_clip, **fit)

@@ -40,9 +40,8 @@ from torch import Tensor, nn
 
 from mmbench.augment import training_views
 from mmbench.constants import MODALITIES
-from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, TemporalEncoder, masked_mean, modality_inputs
-from mmbench.method import DEFAULT_LR_PATIENCE, MMBenchMethod
+from mmbench.method import DataInfo, FitSettings, MMBenchMethod, Prediction
 
 
 class UtteranceEncoders(nn.Module):
@@ -135,17 +134,17 @@ class EmbeddingImagination(MMBenchMethod):
     The reconstruction target is the joint embedding of the complete sample from the same encoders,
     with gradients stopped (so the encoders are not pulled towards a trivial embedding).
     ``ae`` is this with one block, ``cra`` with a cascade; ``mmin`` changes the target.
+    Fit settings: Adam at 1e-3 with weight decay 1e-5; the benchmark's LR patience and batch size.
     """
 
     supported_train_settings = ("complete", "same")
     method_version = "2"  # patterns drawn under 'complete' only (read from the setting); MMIN's budgets
-    quick_profile: dict = {}
+    fit_defaults = FitSettings(weight_decay=1e-5)
 
     def __init__(self, data: DataInfo, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 1, reconstruction_weight: float = 1.0, dropout: float = 0.1,
-                 gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
-                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
-        super().__init__(data)
+                 gradient_clip: float = 1.0, **fit):
+        super().__init__(data, **fit)
         self.save_hyperparameters(ignore=["data"])
         self.encoders = UtteranceEncoders(data, hidden_dim, dropout)
         joint = hidden_dim * len(MODALITIES)
@@ -161,8 +160,16 @@ class EmbeddingImagination(MMBenchMethod):
         imagined, latents = self.autoencoder(embedding)
         return embedding, imagined, latents
 
+    def score(self, latents: Tensor) -> Tensor:
+        return self.regressor(latents).squeeze(-1)
+
     def forward(self, batch: dict) -> Tensor:
-        return self.regressor(self.imagine(batch)[2]).squeeze(-1)
+        return self.score(self.imagine(batch)[2])
+
+    def predict(self, batch: dict) -> Prediction:
+        """The score and the imagined embedding decoded to input features, from one imagination."""
+        _, imagined, latents = self.imagine(batch)
+        return Prediction(self.score(latents), self.feature_decoders(imagined))
 
     def reconstruction_target(self, complete: dict, incomplete: dict) -> Tensor:
         """The joint embedding of the complete sample (same encoders, no gradient)."""
@@ -175,7 +182,7 @@ class EmbeddingImagination(MMBenchMethod):
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
         incomplete, complete = training_views(batch, self.data_info.train_setting)
         embedding, imagined, latents = self.imagine(incomplete)
-        task = nn.functional.l1_loss(self.regressor(latents).squeeze(-1), incomplete["label"])
+        task = nn.functional.l1_loss(self.score(latents), incomplete["label"])
         reconstruction = self.reconstruction_loss(imagined, complete, incomplete)
         decoder = self.feature_decoders.loss(imagined, complete, ~incomplete["available"])
         loss = task + self.hparams.reconstruction_weight * reconstruction + decoder
@@ -190,9 +197,3 @@ class EmbeddingImagination(MMBenchMethod):
             return
         for network in self.clipped_networks():
             nn.utils.clip_grad_norm_(network.parameters(), self.hparams.gradient_clip)
-
-    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
-        out = super().predict_step(batch, batch_idx, dataloader_idx)
-        imagined = self.imagine(batch)[1]
-        out["recovered"] = {m: v.detach().float().cpu() for m, v in self.feature_decoders(imagined).items()}
-        return out

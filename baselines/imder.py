@@ -58,7 +58,7 @@ Adaptations and choices where the paper is silent:
 - Addition (not in IMDer): to report reconstruction fidelity in the input feature space, a linear
   per-step decoder per modality maps refined recovered features back to (standardised) input
   features. It is trained with MSE against the complete training features of the missing
-  modalities, reading the detached refined recoveries it is applied to in ``predict_step`` (its own
+  modalities, reading the detached refined recoveries it is applied to in ``predict`` (its own
   parameters only, so it does not steer the model; fitted on recoveries rather than on clean
   projections, so a poor recovery shrinks towards the training mean instead of amplifying errors).
 """
@@ -71,9 +71,8 @@ from baselines.imder_backbone import MulTBackbone, RefinementNet
 from baselines.score_unet import ConditionalScoreUNet, VESDE
 from mmbench.augment import complete_view, training_views
 from mmbench.constants import MODALITIES
-from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, modality_inputs
-from mmbench.method import MMBenchMethod
+from mmbench.method import DataInfo, FitSettings, MMBenchMethod, Prediction
 from mmbench.stages import fit_stage, outer_accelerator
 
 Sequences = list[Tensor]  # per modality (B, T_m, d), L, V, A order
@@ -156,20 +155,20 @@ class IMDer(MMBenchMethod):
         pretrain_epochs: epochs of the MR = 0 stage (training split only).
         pretrain_lr: Adam LR of that stage.
         grad_clip_value: gradient clipping by value (IMDer: 1.0 MOSI, 0.6 MOSEI).
-        lr, weight_decay, lr_patience, batch_size: optimiser and loader settings (IMDer: 2e-3, 0, 5 (MOSEI), 32).
+        **fit: ``lr``, ``weight_decay``, ``lr_patience``, ``batch_size`` (IMDer: 2e-3, 0, 5 (MOSEI), 32).
     """
 
     supported_train_settings = ("complete", "same")
     method_version = "2"  # validation and training sample with the test's steps; training reads the setting
     quick_profile = {"pretrain_epochs": 1, "sampling_steps": 10, "unet_channels": [16, 32], "refine_blocks": 4}
+    fit_defaults = FitSettings(lr=2e-3)
 
     def __init__(self, data: DataInfo, dim: int = 32, heads: int = 8, layers: int = 4, dropout: float = 0.1,
                  output_dropout: float = 0.1, unet_channels: tuple[int, ...] = (32, 64), time_embed_dim: int = 256,
                  sigma: float = 25.0, refine_blocks: int = 5, loss_weight: float = 0.1,
                  perturb_condition: bool = True, sampling_steps: int = 100, sampling_seed: int = 0,
-                 pretrain_epochs: int = 10, pretrain_lr: float = 1e-3, grad_clip_value: float = 1.0,
-                 lr: float = 2e-3, weight_decay: float = 0.0, lr_patience: int = 5, batch_size: int = 32):
-        super().__init__(data)
+                 pretrain_epochs: int = 10, pretrain_lr: float = 1e-3, grad_clip_value: float = 1.0, **fit):
+        super().__init__(data, **fit)
         self.save_hyperparameters(ignore=["data"])
         self.sde = VESDE(sigma)
         self.projections = ModalityProjections(data, dim)
@@ -178,7 +177,6 @@ class IMDer(MMBenchMethod):
             ConditionalScoreUNet(dim, dim, self.sde, tuple(unet_channels), time_embed_dim, heads) for _ in MODALITIES)
         self.refiners = nn.ModuleList(RefinementNet(dim, refine_blocks) for _ in MODALITIES)
         self.feature_decoders = FeatureDecoders(data, dim)
-        self._last_recovered: tuple[Sequences, dict] | None = None
 
     # -- stage 1: the MR = 0 model -----------------------------------------------------------
     def pretrain_loss(self, batch: dict) -> Tensor:
@@ -188,7 +186,7 @@ class IMDer(MMBenchMethod):
 
     def on_fit_start(self) -> None:
         fit_stage(MissingRateZeroModel(self.projections, self.backbone), self.pretrain_loss,
-                  self.trainer.datamodule.train_dataloader(), epochs=self.hparams.pretrain_epochs,
+                  self.training_loader(), epochs=self.hparams.pretrain_epochs,
                   lr=self.hparams.pretrain_lr, gradient_clip=None, accelerator=outer_accelerator(self))
         self.backbone.requires_grad_(True)  # fine-tuned; the projections stay frozen (IMDer: no_grad)
         self.train()  # the stage leaves its module in eval mode; the main stage trains with dropout
@@ -256,15 +254,31 @@ class IMDer(MMBenchMethod):
         return sequences, masks, score_loss, rec_loss, refined_rows
 
     # -- the method ----------------------------------------------------------------------------
-    def forward(self, batch: dict) -> Tensor:
+    def sample_and_score(self, batch: dict) -> tuple[Tensor, Sequences, dict[int, tuple[Tensor, Tensor]]]:
+        """(score clipped to the label range, projected sequences with the missing ones recovered,
+        position -> (rows, refined recoveries)): one sampling pass with the evaluation generator."""
         sequences, masks = self.projections(batch)
         device = batch["available"].device
         generator = torch.Generator(device=device).manual_seed(self.hparams.sampling_seed)
         sequences, masks, _, _, refined = self.recover(sequences, masks, batch["available"],
                                                        self.hparams.sampling_steps, generator)
-        self._last_recovered = (sequences, refined)
         low, high = self.data_info.label_range
-        return self.backbone(sequences, masks).clamp(low, high)
+        return self.backbone(sequences, masks).clamp(low, high), sequences, refined
+
+    def forward(self, batch: dict) -> Tensor:
+        return self.sample_and_score(batch)[0]
+
+    def predict(self, batch: dict) -> Prediction:
+        """The score and every modality decoded to input features, from the same sampling pass."""
+        score, sequences, refined = self.sample_and_score(batch)
+        recovered = {}
+        for position, m in enumerate(MODALITIES):
+            decoded = self.feature_decoders(position, sequences[position])
+            if position in refined:  # the decoder reads what it was trained on: the unmasked refinement
+                rows, features = refined[position]
+                decoded = decoded.index_put((rows,), self.feature_decoders(position, features))
+            recovered[m] = decoded
+        return Prediction(score, recovered)
 
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
         incomplete, complete = training_views(batch, self.data_info.train_setting)
@@ -278,18 +292,6 @@ class IMDer(MMBenchMethod):
         loss = task + self.hparams.loss_weight * (score_loss + rec_loss) + decoder
         return {"loss": loss, "task": task, "score": score_loss, "reconstruction": rec_loss,
                 "feature_decoder": decoder}
-
-    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
-        out = super().predict_step(batch, batch_idx, dataloader_idx)  # one sampling pass, cached below
-        sequences, refined = self._last_recovered
-        out["recovered"] = {}
-        for position, m in enumerate(MODALITIES):
-            decoded = self.feature_decoders(position, sequences[position])
-            if position in refined:  # the decoder reads what it was trained on: the unmasked refinement
-                rows, features = refined[position]
-                decoded = decoded.index_put((rows,), self.feature_decoders(position, features))
-            out["recovered"][m] = decoded.detach().float().cpu()
-        return out
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip_value, gradient_clip_algorithm="value")

@@ -40,7 +40,6 @@ from torch import Tensor, nn
 from baselines.imagination import EmbeddingImagination, ResidualAutoencoder, UtteranceEncoders
 from mmbench.augment import complete_view, training_views
 from mmbench.constants import MODALITIES
-from mmbench.method import DEFAULT_LR_PATIENCE
 from mmbench.stages import fit_stage, outer_accelerator
 
 
@@ -66,12 +65,10 @@ class MMIN(EmbeddingImagination):
     def __init__(self, data, hidden_dim: int = 128, ae_layers: tuple[int, ...] = (256, 128, 64),
                  n_blocks: int = 5, reconstruction_weight: float = 4.0, cycle_weight: float = 2.0,
                  teacher_epochs: int = 10, teacher_lr: float = 1e-3, dropout: float = 0.1,
-                 gradient_clip: float = 1.0, lr: float = 1e-3, weight_decay: float = 1e-5,
-                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
+                 gradient_clip: float = 1.0, **fit):
         super().__init__(data, hidden_dim=hidden_dim, ae_layers=ae_layers, n_blocks=n_blocks,
                          reconstruction_weight=reconstruction_weight, dropout=dropout,
-                         gradient_clip=gradient_clip, lr=lr, weight_decay=weight_decay,
-                         lr_patience=lr_patience, batch_size=batch_size)
+                         gradient_clip=gradient_clip, **fit)
         self.save_hyperparameters(ignore=["data"])
         self.teacher = UtteranceFusionTeacher(data, hidden_dim, dropout).eval()
         self.cycle_autoencoder = ResidualAutoencoder(hidden_dim * len(MODALITIES), tuple(ae_layers), n_blocks)
@@ -82,7 +79,7 @@ class MMIN(EmbeddingImagination):
         return nn.functional.l1_loss(self.teacher(complete), complete["label"])
 
     def on_fit_start(self) -> None:
-        fit_stage(self.teacher, self.teacher_loss, self.trainer.datamodule.train_dataloader(),
+        fit_stage(self.teacher, self.teacher_loss, self.training_loader(),
                   epochs=self.hparams.teacher_epochs, lr=self.hparams.teacher_lr,
                   accelerator=outer_accelerator(self))
         self.encoders.load_state_dict(self.teacher.encoders.state_dict())  # MMIN initialises from the teacher
@@ -111,7 +108,7 @@ class MMIN(EmbeddingImagination):
     def training_loss(self, batch: dict) -> dict[str, Tensor]:
         incomplete, complete = training_views(batch, self.data_info.train_setting)
         embedding, imagined, latents = self.imagine(incomplete)
-        task = nn.functional.l1_loss(self.regressor(latents).squeeze(-1), incomplete["label"])
+        task = nn.functional.l1_loss(self.score(latents), incomplete["label"])
         reconstruction = self.reconstruction_loss(imagined, complete, incomplete)
         cycle = self.cycle_loss(imagined, embedding)
         decoder = self.feature_decoders.loss(imagined, complete, ~incomplete["available"])

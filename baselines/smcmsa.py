@@ -55,7 +55,7 @@ Adaptations (the benchmark's, or where the paper is silent):
   = att_dim), 5 unimodal epochs (the original picks unimodal checkpoints by test accuracy);
   selection is on the validation MAE (the original picks the best *test* F1).
 - Reconstruction fidelity: the donated raw features are the recovered ones, returned from
-  :meth:`SMCMSA.predict_step` as (B, T, D) in the input space (zeros where no donor matched).
+  :meth:`SMCMSA.predict` as (B, T, D) in the input space (zeros where no donor matched).
 - Budget (``configs/methods/smcmsa.yaml``): SMCMSA's 15 epochs, every one run (no early stopping,
   constant LR in the original); the LR halves on a validation plateau (benchmark default, 5).
 """
@@ -67,9 +67,8 @@ from torch import Tensor, nn
 from baselines.similar_completion import NO_DONOR, CompleteSampleRepository, sentiment_class
 from mmbench.augment import complete_view, training_input
 from mmbench.constants import MODALITIES, MODALITY_FIELDS
-from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, modality_inputs
-from mmbench.method import DEFAULT_LR_PATIENCE, MMBenchMethod
+from mmbench.method import DataInfo, FitSettings, MMBenchMethod, Prediction
 from mmbench.stages import fit_stage, outer_accelerator
 
 TEXT = MODALITIES.index("L")
@@ -262,22 +261,20 @@ class SMCMSA(MMBenchMethod):
         text_decoder_weight: weight of the fusion network's text-decoder symmetric KL (SMCMSA: 1).
         attention_dropout: attention dropout (SMCMSA: 0.2).
         dropout: feed-forward and head dropout.
-        lr: Adam learning rate (SMCMSA: 1e-3).
-        weight_decay: Adam weight decay (in place of SMCMSA's L2 1e-4 on the head).
-        lr_patience: validation epochs without improvement before the LR halves.
-        batch_size: training batch size (SMCMSA: 32).
+        **fit: ``lr`` (SMCMSA: 1e-3), ``weight_decay`` (1e-4, in place of SMCMSA's L2 1e-4 on the head),
+            ``lr_patience`` (the benchmark's), ``batch_size`` (SMCMSA: 32).
     """
 
     supported_train_settings = ("complete", "same", "incomplete")
     method_version = "2"  # 'incomplete' from observed values; patterns under 'complete' only; SMCMSA's budget
     quick_profile = {"unimodal_epochs": 1}
+    fit_defaults = FitSettings(weight_decay=1e-4)
 
     def __init__(self, data: DataInfo, hidden_dim: int = 64, heads: int = 4, influence_tokens: int = 32,
                  top_k: int = 3, neutral_fraction: float = 0.1, unimodal_epochs: int = 5,
                  unimodal_lr: float = 1e-3, unimodal_decoder_weight: float = 0.1, text_decoder_weight: float = 1.0,
-                 attention_dropout: float = 0.2, dropout: float = 0.1, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 lr_patience: int = DEFAULT_LR_PATIENCE, batch_size: int = 32):
-        super().__init__(data)
+                 attention_dropout: float = 0.2, dropout: float = 0.1, **fit):
+        super().__init__(data, **fit)
         self.save_hyperparameters(ignore=["data"])
         self.unimodal = UnimodalNetworks(data, hidden_dim, heads, attention_dropout, dropout, unimodal_decoder_weight)
         self.repository = CompleteSampleRepository(top_k)
@@ -299,10 +296,10 @@ class SMCMSA(MMBenchMethod):
         return self.unimodal.loss(self.stage_view(batch))
 
     def on_fit_start(self) -> None:
-        fit_stage(self.unimodal, self.unimodal_loss, self.trainer.datamodule.train_dataloader(),
+        fit_stage(self.unimodal, self.unimodal_loss, self.training_loader(),
                   epochs=self.hparams.unimodal_epochs, lr=self.hparams.unimodal_lr,
                   accelerator=outer_accelerator(self))
-        self.build_repository(self.trainer.datamodule.train_dataloader())
+        self.build_repository(self.training_loader())
 
     @torch.no_grad()
     def build_repository(self, train_loader) -> None:
@@ -371,10 +368,7 @@ class SMCMSA(MMBenchMethod):
         return {"loss": task + self.hparams.text_decoder_weight * text_decoder, "task": task,
                 "text_decoder": text_decoder, "donor_rate": donor_rate}
 
-    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
-        """Predictions plus ``recovered``: the donated raw features (B, T, D) of each modality."""
+    def predict(self, batch: dict) -> Prediction:
+        """The score and ``recovered``: the donated raw features (B, T, D) of each modality."""
         inputs, _ = self.complete_missing(batch)
-        out = {"id": batch["id"], "label": batch["label"].cpu(),
-               "pred": self.fusion(inputs)[0].detach().float().cpu()}
-        out["recovered"] = {m: features.detach().float().cpu() for m, (features, _) in zip(MODALITIES, inputs)}
-        return out
+        return Prediction(self.fusion(inputs)[0], {m: features for m, (features, _) in zip(MODALITIES, inputs)})

@@ -139,7 +139,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
             print(f"{name:{width}s} {describe_error(error)}")
             status = 1
             continue
-        settings = ", ".join(getattr(cls, "supported_train_settings", ()))
+        settings = ", ".join(cls.supported_train_settings)
         kind = "ablation" if is_variant(name) else "method"
         print(f"{name:{width}s} {kind:8s} train settings: {settings}")
     for name, loaded in contributed.items():

@@ -1,7 +1,8 @@
 """Method configs: ``configs/methods/<name>.yaml`` -> constructor keyword arguments.
 
-Keys must match the constructor's keyword arguments exactly (unknown keys are errors naming close
-matches). Command-line overrides come as ``key=value`` strings with dotted keys for nested values.
+Keys must match the constructor's keyword arguments exactly, the :class:`FitSettings` included
+(unknown keys are errors naming close matches). Command-line overrides come as ``key=value``
+strings with dotted keys for nested values.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import inspect
 import json
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,38 @@ def apply_overrides(config: dict[str, Any], overrides: list[str]) -> dict[str, A
     return result
 
 
+@dataclass(frozen=True)
+class FitSettings:
+    """The optimiser and loader settings of a method's fit, declared once for every method.
+
+    A method's YAML and ``--set`` set them by these names, like constructor arguments; the base
+    method's optimiser reads ``lr``, ``weight_decay`` and ``lr_patience``, the runner's loaders
+    ``batch_size``. A method whose paper differs declares its own defaults as a class attribute
+    (``fit_defaults = FitSettings(lr=2e-3)``), not as arguments of its constructor.
+    """
+
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay
+    lr_patience: int = 5  # validation epochs without improvement before the LR halves (< early_stop_patience)
+    batch_size: int = 32  # training and evaluation batch size
+
+
 def constructor_params(cls: type) -> dict[str, inspect.Parameter]:
+    """The keyword arguments ``cls(data=..., **config)`` takes: the constructor's own and, where it
+    forwards ``**kwargs`` to the base method, the :class:`FitSettings` with ``cls.fit_defaults``."""
     params = inspect.signature(cls.__init__).parameters
-    return {n: p for n, p in params.items()
-            if n not in ("self", *RUNTIME_ARGS) and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    own = {n: p for n, p in params.items()
+           if n not in ("self", *RUNTIME_ARGS) and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return own
+    return {**own, **{n: p for n, p in _fit_params(cls).items() if n not in own}}
+
+
+def _fit_params(cls: type) -> dict[str, inspect.Parameter]:
+    hints = typing.get_type_hints(FitSettings)
+    return {f.name: inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name],
+                                      default=getattr(cls.fit_defaults, f.name))
+            for f in fields(FitSettings)}
 
 
 def validate_config(cls: type, config: dict[str, Any], *, source: str = "config") -> None:
@@ -161,7 +190,14 @@ def _type_error(value: Any, annotation: Any) -> str | None:
 
 
 def _annotations(cls: type) -> dict[str, Any]:
-    """The constructor's evaluated annotations; one that cannot be evaluated is not checked."""
+    """The evaluated annotations of :func:`constructor_params`; one that cannot be evaluated is not checked."""
+    own = inspect.signature(cls.__init__).parameters
+    fit = {n: p.annotation for n, p in constructor_params(cls).items() if n not in own}
+    return {**fit, **_own_annotations(cls)}
+
+
+def _own_annotations(cls: type) -> dict[str, Any]:
+    """The evaluated annotations of the constructor's own signature."""
     try:
         return typing.get_type_hints(cls.__init__)
     except Exception:  # a name only imported for type checking: check the others

@@ -148,7 +148,7 @@ def check_overrides_apply(specs: list[RunSpec]) -> None:
 
 def check_supported(spec: RunSpec) -> None:
     """Refuse a training setting the method cannot be trained under, naming what it supports."""
-    supported = getattr(get_method_class(spec.method), "supported_train_settings", ())
+    supported = get_method_class(spec.method).supported_train_settings
     if spec.train_setting not in supported:
         raise UnsupportedSettingError(
             f"method {spec.method!r} does not support the training setting {spec.train_setting!r} "
@@ -206,7 +206,8 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
     selection_split = "test" if spec.selection == "test-oracle" else "valid"
     selection_masks = prepared.test_masks if selection_split == "test" else prepared.valid_masks
     resolved = prepared.resolved
-    batch_size = int(resolved.method_config.get("batch_size", 32))
+    # Every method but one with nothing to configure (``mean``) lists batch_size in its resolved config.
+    batch_size = int(resolved.method_config.get("batch_size", resolved.method_class.fit_defaults.batch_size))
     datamodule = MissingModalityDataModule(
         prepared.bundle, train_mask=prepared.train_mask, valid_masks=selection_masks,
         test_masks=prepared.test_masks, train_setting=spec.train_setting, batch_size=batch_size, seed=spec.seed,
@@ -222,7 +223,7 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
                    L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch")],
         enable_progress_bar=sys.stderr.isatty(), enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1)
-    if getattr(model, "trainable", True):
+    if model.trainable:
         trainer.fit(model, datamodule=datamodule)
         if checkpoint.best_model_path:
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
@@ -250,7 +251,6 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
             labels = torch.cat([o["label"] for o in outputs])
             ids = [i for o in outputs for i in o["id"]]
             values = regression_metrics(preds, labels, family)
-            values.update(model.extra_metrics(outputs))
             if "recovered" in outputs[0]:
                 values.update(_fidelity(outputs, ids, prepared.bundle.splits[split], train_means, mask))
             mask_sha256 = mask.sha256()
@@ -266,7 +266,7 @@ def _fidelity(outputs: list[dict], ids: list[str], split: SplitData, train_means
     """Reconstruction fidelity of what a method recovered, against the true features only the runner holds.
 
     A method returns ``recovered`` (modality letter -> (B, T, D) input-space features, or (B, D)
-    utterance-level ones) from its predict step; it never sees the truth.
+    utterance-level ones) with its prediction (``MMBenchMethod.predict``); it never sees the truth.
     """
     rows = split.subset(np.array(_positions(split, ids)))
     missing = torch.from_numpy(~mask.available[mask.rows(ids)])

@@ -13,9 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from mmbench.constants import MODALITIES
-from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, TemporalEncoder, modality_dropout, modality_inputs
-from mmbench.method import MMBenchMethod
+from mmbench.method import DataInfo, MMBenchMethod
 
 
 class Fusion(MMBenchMethod):
@@ -27,16 +26,12 @@ class Fusion(MMBenchMethod):
         dropout: dropout in encoders and regressor.
         modality_dropout: probability of dropping each available modality in a training batch
             (``complete`` setting only: elsewhere the benchmark's masks are the training missingness).
-        lr: Adam learning rate.
-        weight_decay: Adam weight decay.
-        lr_patience: validation epochs without improvement before the LR halves.
-        batch_size: training batch size (read by the runner).
+        **fit: ``lr``, ``weight_decay``, ``lr_patience``, ``batch_size`` (the benchmark's defaults).
     """
 
     def __init__(self, data: DataInfo, hidden_dim: int = 64, dropout: float = 0.1,
-                 modality_dropout: float = 0.3, lr: float = 1e-3, weight_decay: float = 0.0,
-                 lr_patience: int = 5, batch_size: int = 32):
-        super().__init__(data)
+                 modality_dropout: float = 0.3, **fit):
+        super().__init__(data, **fit)
         self.save_hyperparameters(ignore=["data"])
         self.standardizers = nn.ModuleList(FeatureStandardizer(*data.feature_stats[m]) for m in MODALITIES)
         self.encoders = nn.ModuleList(TemporalEncoder(data.dims[m], hidden_dim, dropout) for m in MODALITIES)

@@ -77,9 +77,8 @@ from agents.limssr.prompt import PromptBank, pattern_index
 from agents.llm import DEFAULT_LLM, load_causal_lm
 from mmbench.augment import drop_modalities, random_patterns, training_input
 from mmbench.constants import MODALITIES, PATTERNS, TRAIN_SETTINGS, pattern_to_available
-from mmbench.data.datamodule import DataInfo
 from mmbench.layers import FeatureStandardizer, modality_inputs
-from mmbench.method import MMBenchMethod
+from mmbench.method import DataInfo, FitSettings, MMBenchMethod
 
 
 class SequenceLayout(nn.Module):
@@ -146,11 +145,10 @@ class LIMSSR(MMBenchMethod):
         n_fusion_tokens: K learned fusion tokens.
         dropout: dropout of the projectors, attention and heads.
         mse_weight, triplet_weight, triplet_margin, consistency_weight: the loss.
-        lr, weight_decay: AdamW.
         warmup_fraction: share of the optimiser steps with a linear warm-up, then cosine decay.
-        lr_patience: unused (cosine schedule); kept for the common interface.
         gradient_clip: max gradient norm.
-        batch_size: training batch size (read by the runner).
+        **fit: ``lr`` and ``weight_decay`` of AdamW (2e-4, 1e-4), ``batch_size`` (8); ``lr_patience``
+            is unused (cosine schedule, no plateau).
     """
 
     supported_train_settings = TRAIN_SETTINGS
@@ -158,15 +156,15 @@ class LIMSSR(MMBenchMethod):
     method_version = "2"
     #: The real pretrained LLM, but only its first 2 layers and 4 positions per modality (quick runs).
     quick_profile = {"llm_layers": 2, "max_positions": 4, "batch_size": 16}
+    fit_defaults = FitSettings(lr=2e-4, weight_decay=1e-4, lr_patience=10, batch_size=8)
 
     def __init__(self, data: DataInfo, llm: str = DEFAULT_LLM, gguf_file: str | None = None,
                  llm_layers: int | None = None, lora_r: int = 16, lora_alpha: float = 32.0,
                  lora_dropout: float = 0.1, lora_targets: list[str] | None = None, max_positions: int = 16,
                  n_fusion_tokens: int = 4, dropout: float = 0.1, mse_weight: float = 10.0,
                  triplet_weight: float = 1.0, triplet_margin: float = 1.0, consistency_weight: float = 1.0,
-                 lr: float = 2e-4, weight_decay: float = 1e-4, warmup_fraction: float = 0.05,
-                 lr_patience: int = 10, gradient_clip: float = 1.0, batch_size: int = 8):
-        super().__init__(data)
+                 warmup_fraction: float = 0.05, gradient_clip: float = 1.0, **fit):
+        super().__init__(data, **fit)
         self.save_hyperparameters(ignore=["data"])
         targets = list(lora_targets or ("q_proj", "k_proj", "v_proj", "o_proj"))
         causal_lm, tokenizer = load_causal_lm(llm, gguf_file=gguf_file)
@@ -243,7 +241,7 @@ class LIMSSR(MMBenchMethod):
     # -- optimisation ------------------------------------------------------------------------------
     def configure_optimizers(self):
         trained = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(trained, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(trained, lr=self.fit_settings.lr, weight_decay=self.fit_settings.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(round(self.hparams.warmup_fraction * total))
         scheduler = get_cosine_schedule_with_warmup(optimizer, warmup, total)

@@ -81,10 +81,9 @@ from torch import Tensor, nn
 
 from mmbench.augment import complete_view, drop_modalities, draw_patterns, random_patterns, training_input
 from mmbench.constants import MODALITIES, PATTERNS, TRAIN_SETTINGS, pattern_to_available
-from mmbench.data.datamodule import DataInfo
 from mmbench.data.text_encoder import EMBEDDING_DIM
 from mmbench.layers import FeatureStandardizer, masked_mean, modality_inputs
-from mmbench.method import MMBenchMethod
+from mmbench.method import DataInfo, FitSettings, MMBenchMethod, Prediction
 from mmbench.stages import fit_stage, outer_accelerator
 
 from agents.omg_agent.executor import Denoiser, FeatureVAE, LatentDiffusion
@@ -164,7 +163,8 @@ class OMGAgent(MMBenchMethod):
         generation_samples: DDIM draws per missing modality at inference, averaged (1 = the paper's one draw).
         vae_epochs: epochs of the VAE stage before the main fit.
         dropout: dropout of psi and the regressor.
-        lr, weight_decay, lr_patience, batch_size: Adam 2e-3, halving after 10 flat validation epochs, 32 (MOSI).
+        **fit: ``lr``, ``weight_decay``, ``lr_patience``, ``batch_size``: Adam 2e-3, no weight decay, halving
+            after 10 flat validation epochs, 32 (MOSI).
     """
 
     supported_train_settings = TRAIN_SETTINGS
@@ -172,6 +172,7 @@ class OMGAgent(MMBenchMethod):
     #: per-observation planner seeds.
     method_version = "2"
     quick_profile = {"n_candidates": 1, "sampling_steps": 5, "vae_epochs": 2}
+    fit_defaults = FitSettings(lr=2e-3, lr_patience=10)
 
     def __init__(self, data: DataInfo, top_k: int = 10, temperature: float = 0.07, n_candidates: int = 5,
                  lambda_s: float = 0.3, gamma: float = 0.1, lambda_p: float = 0.1, lambda_e: float = 0.1,
@@ -181,10 +182,8 @@ class OMGAgent(MMBenchMethod):
                  weighting: str = "softmax", query_mode: str = "plan", injection: str = "hierarchical",
                  task_input: str = "tweedie", hidden_dim: int = 64, latent_dim: int = 16, key_dim: int = 128,
                  n_blocks: int = 4, train_timesteps: int = 1000, sampling_steps: int = 10,
-                 generation_samples: int = 8, vae_epochs: int = 10,
-                 dropout: float = 0.1, lr: float = 2e-3, weight_decay: float = 0.0, lr_patience: int = 10,
-                 batch_size: int = 32):
-        super().__init__(data)
+                 generation_samples: int = 8, vae_epochs: int = 10, dropout: float = 0.1, **fit):
+        super().__init__(data, **fit)
         self.save_hyperparameters(ignore=["data"])
         if task_input not in ("tweedie", "noisy"):
             raise ValueError(f"task_input must be 'tweedie' or 'noisy', not {task_input!r}")
@@ -297,11 +296,10 @@ class OMGAgent(MMBenchMethod):
     def forward(self, batch: dict) -> Tensor:
         return self.complete(batch)[0]
 
-    def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+    def predict(self, batch: dict) -> Prediction:
+        """The score and every modality's utterance features (generated where missing), in the input space."""
         pred, completed = self.complete(batch)
-        out = {"id": batch["id"], "pred": pred.detach().float().cpu(), "label": batch["label"].cpu()}
-        out["recovered"] = {m: self.standardizers[m].inverse(completed[m]).detach().cpu() for m in MODALITIES}
-        return out
+        return Prediction(pred, {m: self.standardizers[m].inverse(completed[m]) for m in MODALITIES})
 
     # ------------------------------------------------------------------ training
     def target_view(self, batch: dict) -> dict:
@@ -393,7 +391,7 @@ class OMGAgent(MMBenchMethod):
 
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self) -> None:
-        loader = self.trainer.datamodule.train_dataloader()
+        loader = self.training_loader()
         self.fit_vaes(loader)
         self.fill_knowledge_base(loader)
         self.rebuild_indices()

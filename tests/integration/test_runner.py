@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmbench.method import MMBenchMethod
+from mmbench.method import MMBenchMethod, Prediction
 from mmbench.sweep import SweepOptions
 from mmbench.registry import register_method
 from mmbench.results import ResultStore
@@ -121,10 +121,9 @@ class ZeroRecovery(MMBenchMethod):
     def forward(self, batch):
         return self.weight.expand(len(batch["label"]))
 
-    def predict_step(self, batch, batch_idx, dataloader_idx=0):
-        out = super().predict_step(batch, batch_idx, dataloader_idx)
-        out["recovered"] = {"V": torch.zeros_like(batch["vision"]), "A": torch.zeros_like(batch["audio"]).mean(1)}
-        return out
+    def predict(self, batch):
+        return Prediction(self(batch), {"V": torch.zeros_like(batch["vision"]),
+                                        "A": torch.zeros_like(batch["audio"]).mean(1)})
 
 
 def test_reconstruction_fidelity_is_scored_by_the_runner_against_the_truth(tmp_path):

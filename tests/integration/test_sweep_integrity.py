@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mmbench.cli import main
-from mmbench.method import DEFAULT_LR_PATIENCE, MMBenchMethod
+from mmbench.method import FitSettings, MMBenchMethod
 from mmbench.sweep import SweepOptions
 from mmbench.reference import Fusion
 from mmbench.registry import method_names, register_method
@@ -130,9 +130,10 @@ def test_a_killed_runs_row_is_marked_interrupted_and_its_folder_removed(tmp_path
 class Plateau(MMBenchMethod):
     """Validation MAE never improves: the LR schedule must fire before early stopping ends the run."""
 
-    def __init__(self, data, lr: float = 0.01, lr_patience: int = DEFAULT_LR_PATIENCE):
-        super().__init__(data)
-        self.save_hyperparameters(ignore=["data"])
+    fit_defaults = FitSettings(lr=0.01)
+
+    def __init__(self, data, **fit):
+        super().__init__(data, **fit)
         self.weight = torch.nn.Parameter(torch.zeros(1))
 
     def forward(self, batch):
@@ -162,7 +163,7 @@ def test_every_methods_default_budget_lets_its_lr_schedule_fire_before_stopping(
     options = SweepOptions(datasets=("mosi-synth",), methods=(method,))
     _, config, budget = resolved_method_config(RunSpec("mosi-synth", method, "fixed", "all", 1111, "complete",
                                                        "valid", options))
-    lr_patience = config.get("lr_patience", DEFAULT_LR_PATIENCE)
+    lr_patience = config.get("lr_patience", FitSettings().lr_patience)
     assert budget["early_stop_patience"] > lr_patience, (method, budget, lr_patience)
 
 
