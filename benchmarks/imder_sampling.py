@@ -1,7 +1,7 @@
 """IMDer's accuracy / fidelity / cost trade-off against the number of sampling steps.
 
 IMDer samples with one Euler-Maruyama step count in training, validation (checkpoint selection)
-and test alike (``sampling_steps``, see ``baselines/imder.py``): a model selected on samples of one
+and test alike (``sampling_steps``, see ``baselines/imder/method.py``): a model selected on samples of one
 step count and tested with another is tested on samples unlike the ones it was chosen on. So for
 every number of steps in ``--steps`` this trains its own IMDer with ``sampling_steps`` set to it
 (the shipped config otherwise), beside one ``fusion`` reference, on ``mosi-synth`` (``--limit``

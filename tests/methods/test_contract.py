@@ -45,7 +45,7 @@ def test_the_runners_predict_step_returns_what_predict_recovered():
 
 
 def test_imagination_baselines_predict_from_one_imagination(monkeypatch):
-    from baselines.ae import AE
+    from baselines.imagination.ae import AE
 
     bundle = tiny_bundle()
     model = AE(tiny_info(bundle), hidden_dim=16).eval()

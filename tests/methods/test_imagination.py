@@ -3,10 +3,10 @@ the training patterns of each setting."""
 
 import torch
 
-from baselines.ae import AE
-from baselines.cra import CRA
-from baselines.imagination import ResidualAutoencoder
-from baselines.mmin import MMIN
+from baselines.imagination.ae import AE
+from baselines.imagination.cra import CRA
+from baselines.imagination.base import ResidualAutoencoder
+from baselines.imagination.mmin import MMIN
 from mmbench.augment import drop_modalities
 from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info
 

@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from baselines.imder import IMDer
-from baselines.score_unet import VESDE
+from baselines.imder.method import IMDer
+from baselines.imder.score_unet import VESDE
 from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info, mask_given_and_nothing_removed
 
 SMALL = dict(IMDer.quick_profile, layers=1, time_embed_dim=32, sampling_steps=3)  # cheap tests

@@ -6,8 +6,8 @@ import io
 import pytest
 import torch
 
-from baselines.similar_completion import NO_DONOR, CompleteSampleRepository, sentiment_class
-from baselines.smcmsa import SMCMSA
+from baselines.smcmsa.similar_completion import NO_DONOR, CompleteSampleRepository, sentiment_class
+from baselines.smcmsa.method import SMCMSA
 from mmbench.constants import MODALITIES
 from tests.helpers import fit_tiny, make_batch, tiny_bundle, tiny_datamodule, tiny_info, mask_given_and_nothing_removed
 

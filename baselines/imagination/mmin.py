@@ -29,7 +29,7 @@ Adaptations:
   ``frame`` protocol, which MMIN does not have) it is what the missing frames change in the
   teacher's embedding, instead of a target of all zeros.
 - Encoders, training patterns (7 including the complete one under the ``complete`` setting), heads
-  and the fidelity decoder are as in :mod:`baselines.imagination`; the fidelity decoder reads the
+  and the fidelity decoder are as in :mod:`baselines.imagination.base`; the fidelity decoder reads the
   imagined missing-modality embedding. Gradients are clipped per network at norm 1.0 (MMIN).
 """
 from __future__ import annotations
@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from baselines.imagination import EmbeddingImagination, ResidualAutoencoder, UtteranceEncoders
+from baselines.imagination.base import EmbeddingImagination, ResidualAutoencoder, UtteranceEncoders
 from mmbench.augment import complete_view, training_views
 from mmbench.constants import MODALITIES
 from mmbench.stages import fit_stage, outer_accelerator

@@ -4,7 +4,7 @@ Utterance-level encoders per modality; one fully connected autoencoder (256-128-
 embedding of the incomplete sample to the joint embedding of the complete one; a regressor reads
 its latent. Loss = L1 task + ``reconstruction_weight`` x MSE(reconstruction, complete embedding).
 
-Adaptations beyond those of :mod:`baselines.imagination` (regression head, encoders, training
+Adaptations beyond those of :mod:`baselines.imagination.base` (regression head, encoders, training
 patterns, fidelity decoder, per-network gradient clipping):
 - As the benchmark defines it, the target is the complete sample's joint embedding from the same
   (gradient-stopped) encoders, with no teacher and no cycle term (MMIN's AE model adds both).
@@ -13,7 +13,7 @@ patterns, fidelity decoder, per-network gradient clipping):
   its ``SimpleFcAE`` (activations on the latent and output), so ``ae`` and ``cra`` differ only in
   the cascade; layers 256-128-64 as MMIN's main model (its AE script used 128-64-32).
 """
-from baselines.imagination import EmbeddingImagination
+from baselines.imagination.base import EmbeddingImagination
 
 
 class AE(EmbeddingImagination):

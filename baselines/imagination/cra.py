@@ -5,9 +5,9 @@ complete joint embedding (MMIN's ``ResidualAE``: 5 blocks, 256-128-64), a regres
 concatenated latents; without MMIN's cycle-consistency and teacher terms: the target is the
 complete sample's embedding from the same (gradient-stopped) encoders. Adaptations (regression
 head, encoders, training patterns, fidelity decoder, per-network gradient clipping at 1.0 as MMIN)
-are listed in :mod:`baselines.imagination`.
+are listed in :mod:`baselines.imagination.base`.
 """
-from baselines.imagination import EmbeddingImagination
+from baselines.imagination.base import EmbeddingImagination
 
 
 class CRA(EmbeddingImagination):

@@ -11,7 +11,7 @@ Method, all inside this method's fit:
    self-attention (4 heads) + feed-forward encoder, sigmoid-gated attention pooling, a dense
    embedding layer (the retrieval key), a sentiment head; plus a self-attention decoder whose output
    is pulled to the projected input by a symmetric KL (weight 0.1). Then frozen.
-2. The repository of training samples (:mod:`baselines.similar_completion`): their stage-1
+2. The repository of training samples (:mod:`baselines.smcmsa.similar_completion`): their stage-1
    embeddings, unimodal predictions and raw features, built from the training loader after
    stage 1. A sample with missing modalities queries it (cosine, top-3, faiss); the first neighbour
    whose predicted sentiment class equals the sample's predicted class donates its raw features
@@ -34,7 +34,7 @@ Adaptations (the benchmark's, or where the paper is silent):
   compares with the donor's true label in its text branch, with its prediction in the others).
 - Several available modalities (the original only completes samples with one): the similarity is the
   mean cosine over the available modalities, the class that of the mean unimodal prediction over
-  them (details in :mod:`baselines.similar_completion`).
+  them (details in :mod:`baselines.smcmsa.similar_completion`).
 - Training settings (read from the run's setting, :mod:`mmbench.augment`). SMCMSA trains on data
   made incomplete once, offline. Under ``complete`` each training sample draws one of the 7
   patterns per batch (the benchmark also tests the complete one; this sampling is the method's own
@@ -64,7 +64,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from baselines.similar_completion import NO_DONOR, CompleteSampleRepository, sentiment_class
+from baselines.smcmsa.similar_completion import NO_DONOR, CompleteSampleRepository, sentiment_class
 from mmbench.augment import complete_view, training_input
 from mmbench.constants import MODALITIES, MODALITY_FIELDS
 from mmbench.layers import FeatureStandardizer, modality_inputs

@@ -3,10 +3,10 @@ NeurIPS 2023; code mdswyz/IMDer @1901a92).
 
 The method. Each modality is standardised and projected by a 1D convolution (no bias) to d = 32
 channels per step. For every missing modality m a score network (conditional 1D U-Net, see
-:mod:`baselines.score_unet`) samples its projected features with the Euler-Maruyama solver of the
+:mod:`baselines.imder.score_unet`) samples its projected features with the Euler-Maruyama solver of the
 VE-SDE (sigma = 25), conditioned on the available modalities' projected features (perturbed by the
 SDE's noise at each step, as the original); an RCAN-style refinement net polishes the sample
-(:class:`~baselines.imder_backbone.RefinementNet`). A MulT cross-modal transformer
+(:class:`~baselines.imder.backbone.RefinementNet`). A MulT cross-modal transformer
 (d = 32, 8 heads, ``layers`` = 4 for MOSI / 6 for MOSEI, memory layers max(layers, 3)) reads the
 three sequences and regresses the sentiment.
 Training loss = L1(task) + 0.1 x (sum_m DSM_m + sum_m MSE(refined_m, projected truth_m)), over the
@@ -36,7 +36,7 @@ Adaptations and choices where the paper is silent:
   condition given as tokens + key padding mask (the original's 1x1 merge of two available
   modalities needs one pattern per batch). A recovered modality's valid steps are the union of the
   available same-length modalities' valid steps (all steps when none has its length); MulT's
-  last-step summary is a masked mean (:mod:`baselines.imder_backbone`).
+  last-step summary is a masked mean (:mod:`baselines.imder.backbone`).
 - Sampling steps: one ``sampling_steps`` (default 100, as IMDer) for the samples the refiners and
   the backbone read in training, in validation (checkpoint selection) and at test time, all with
   the same Euler-Maruyama sampler, as IMDer: the refiner is trained, and the checkpoint chosen, on
@@ -67,8 +67,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from baselines.imder_backbone import MulTBackbone, RefinementNet
-from baselines.score_unet import ConditionalScoreUNet, VESDE
+from baselines.imder.backbone import MulTBackbone, RefinementNet
+from baselines.imder.score_unet import ConditionalScoreUNet, VESDE
 from mmbench.augment import complete_view, training_views
 from mmbench.constants import MODALITIES
 from mmbench.layers import FeatureStandardizer, modality_inputs

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from baselines.score_unet import sinusoid
+from baselines.imder.score_unet import sinusoid
 from mmbench.layers import masked_mean
 
 
