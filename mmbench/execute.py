@@ -72,9 +72,6 @@ class PreparedRun:
     def mask_sha256(self) -> str:
         return combined_sha256([self.train_mask, *self.valid_masks.values(), *self.test_masks.values()])
 
-    def key(self) -> dict:
-        return self.resolved.key()
-
 
 def resolved_method_config(spec: RunSpec) -> tuple[type, dict, dict]:
     """The method's class, its fully resolved constructor arguments and its training budget.
@@ -117,7 +114,7 @@ def _overrides_for(overrides: tuple[str, ...], name: str, method_class: type | N
         key = override.split("=", 1)[0].strip()
         if key.startswith(f"{name}."):
             mine.append(override[len(name) + 1:])
-        elif method_class is not None and "." not in key.split("=")[0] and _takes(method_class, key):
+        elif method_class is not None and _takes(method_class, key):
             mine.append(override)
     return mine
 
