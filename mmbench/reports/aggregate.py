@@ -90,20 +90,18 @@ def aggregate(store: ResultStore, *, dataset: str | None = None, protocol: str |
     counts = counts.rename(columns={"condition": "run_condition"})
     rows = rows.merge(counts, how="left", on=["config_id", "run_condition"])
     stale = runs.groupby("family")["stale"].sum()
-    family_of = runs.drop_duplicates("config_id").set_index("config_id")["family"]
-    rows["n_stale"] = [int(stale.get(family_of.get(c), 0)) for c in rows["config_id"]]
+    configs = runs.drop_duplicates("config_id").set_index("config_id")  # one run's columns per configuration
+    rows["n_stale"] = [int(stale.get(configs["family"].get(c), 0)) for c in rows["config_id"]]
     for column in ("n_failed", "n_superseded"):
         rows[column] = rows[column].fillna(0).astype(int)
-    quality = runs.drop_duplicates("config_id").set_index("config_id")["data_quality"]
-    rows["data_quality"] = [quality.get(c) or None for c in rows["config_id"]]
-    rows["label"] = _labels(rows, runs)
+    rows["data_quality"] = [configs["data_quality"].get(c) or None for c in rows["config_id"]]
+    rows["label"] = _labels(rows, configs["key"])
     rows.loc[rows["protocol"] == "fixed", "achieved_rate"] = None
     return rows.drop(columns=["run_condition"])[RESULT_COLUMNS]
 
 
-def _labels(rows: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+def _labels(rows: pd.DataFrame, key_of: pd.Series) -> list[str]:
     """The row label: the method, plus what sets its configuration apart where a table holds several."""
-    key_of = runs.drop_duplicates("config_id").set_index("config_id")["key"]
     labels: dict[str, str] = {}
     table_keys = ["dataset", "method", "protocol", "train_setting", "selection"]
     for (_, method, *_), group in rows.groupby(table_keys, sort=False):
