@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from mmbench.data.registry import metric_family
 from mmbench.data.types import DatasetBundle, SplitData
 from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import TrainingMeans, recovery_fidelity, regression_metrics
+from mmbench.metrics.cost import PeakMemory, parameter_count
 from mmbench.missing import MaskSet
 from mmbench.sweep import QUICK_PROFILE, RunSpec
 from mmbench.registry import get_method_class, variant_of
@@ -220,12 +222,19 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
                    L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch")],
         enable_progress_bar=sys.stderr.isatty(), enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1)
+    peak_memory = PeakMemory(trainer.strategy.root_device)
+    peak_memory.reset()
+    started = time.perf_counter()
     if model.trainable:
         trainer.fit(model, datamodule=datamodule)
         if checkpoint.best_model_path:
             state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)
             model.load_state_dict(state["state_dict"])
+    train_s = time.perf_counter() - started if model.trainable else 0.0
     rows, predictions = evaluate(trainer, model, datamodule, prepared)
+    run_costs = {"train_s": train_s, "params": float(parameter_count(model)), "peak_mem_mb": peak_memory.read_mb()}
+    rows += [MetricRow("test", row.condition, name, value, row.achieved_rate, row.mask_sha256)
+             for row in rows if row.split == "test" and row.metric == "infer_ms" for name, value in run_costs.items()]
     pd.DataFrame(predictions).to_csv(run_dir / "predictions.csv.gz", index=False)
     if not options.keep_checkpoints:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
@@ -243,13 +252,17 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
     for split, masks in (("valid", prepared.valid_masks), ("test", prepared.test_masks)):
         for condition, mask in masks.items():
             loader = datamodule.loader_for(MaskedSplit(prepared.bundle.splits[split], mask))
+            started = time.perf_counter()
             outputs = trainer.predict(model, dataloaders=loader)
+            elapsed_s = time.perf_counter() - started
             preds = torch.cat([o["pred"] for o in outputs])
             labels = torch.cat([o["label"] for o in outputs])
             ids = [i for o in outputs for i in o["id"]]
             values = regression_metrics(preds, labels, family)
             if "recovered" in outputs[0]:
                 values.update(_fidelity(outputs, ids, prepared.bundle.splits[split], train_means, mask))
+            if split == "test":  # what one prediction costs; the run's other costs are added per condition
+                values["infer_ms"] = 1000.0 * elapsed_s / max(1, len(ids))
             mask_sha256 = mask.sha256()
             rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask_sha256)
                      for name, value in values.items()]

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from mmbench.method import MMBenchMethod, Prediction
+from mmbench.metrics.cost import COST_METRICS, PeakMemory, parameter_count
 from mmbench.sweep import SweepOptions
 from mmbench.registry import register_method
 from mmbench.results import ResultStore
@@ -63,7 +64,8 @@ def test_fixed_protocol_evaluates_seven_patterns_and_same_seed_same_numbers(tmp_
     table_b = ResultStore(tmp_path / "b").long_table()
     test_a = table_a[table_a["split"] == "test"]
     assert sorted(test_a["condition"].unique()) == sorted(["L", "V", "A", "LV", "LA", "VA", "LVA"])
-    pd.testing.assert_series_equal(table_a["value"], table_b["value"])
+    seeded_a, seeded_b = (t[~t["metric"].isin(COST_METRICS)].reset_index(drop=True) for t in (table_a, table_b))
+    pd.testing.assert_series_equal(seeded_a["value"], seeded_b["value"])  # costs are measured, not seeded
     # a finished run is not run again
     assert first.run().skipped and not first.run().finished
 
@@ -204,3 +206,33 @@ def test_frame_protocol_on_one_step_data_is_refused_before_training(tmp_path):
     with pytest.raises(UnsupportedSettingError, match="one-step modalities"):
         runner.run()
     assert ResultStore(tmp_path).runs().empty
+
+
+def test_every_run_records_its_cost_beside_each_tested_condition(tmp_path):
+    runner_on_tiny_data(tmp_path, ["fusion", "mean"], seeds=(1111,), max_epochs=1).run()
+    table = ResultStore(tmp_path).long_table()
+    test = table[table["split"] == "test"]
+    costs = test[test["metric"].isin(COST_METRICS)].pivot_table(index=["method", "condition"], columns="metric",
+                                                                 values="value")
+    assert len(costs) == 2 * 7 and set(costs.columns) == set(COST_METRICS)  # every test condition has all four
+    fusion, mean = costs.loc["fusion"], costs.loc["mean"]
+    assert (fusion["train_s"] > 0).all() and fusion["train_s"].nunique() == 1  # one fit per run
+    assert (mean["train_s"] == 0).all() and (mean["params"] == 0).all()  # nothing to train
+    assert (fusion["infer_ms"] > 0).all() and (fusion["peak_mem_mb"] > 0).all()
+    assert fusion["params"].iloc[0] > 1000
+    assert not table[table["split"] == "valid"]["metric"].isin(COST_METRICS).any()
+
+
+def test_parameter_count_counts_shared_and_frozen_parameters_once():
+    layer = torch.nn.Linear(3, 2)  # 8 parameters
+    frozen = torch.nn.Linear(2, 1).requires_grad_(False)  # 3 parameters
+    assert parameter_count(torch.nn.Sequential(layer, layer, frozen)) == 11
+
+
+def test_peak_memory_sees_an_allocation_made_after_its_reset():
+    peak = PeakMemory("cpu")
+    peak.reset()
+    before = peak.read_mb()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    assert peak.read_mb() >= before + 60
+    del block
