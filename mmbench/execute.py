@@ -6,6 +6,7 @@ reads the test masks instead; such results are recorded as such and kept out of 
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -28,6 +29,7 @@ from mmbench.data.types import DatasetBundle, SplitData
 from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import TrainingMeans, recovery_fidelity, regression_metrics
 from mmbench.metrics.cost import PeakMemory, parameter_count
+from mmbench.metrics.learning import ModalityGradientNorms
 from mmbench.missing import MaskSet
 from mmbench.sweep import QUICK_PROFILE, RunSpec
 from mmbench.registry import get_method_class, variant_of
@@ -214,12 +216,13 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
     model = resolved.method_class(data=prepared.info, **resolved.method_config)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best",
                                                      monitor=VALID_MONITOR, mode="min", save_top_k=1)
+    gradient_norms = ModalityGradientNorms()
     trainer = L.Trainer(
         max_epochs=resolved.budget["max_epochs"], accelerator=options.accelerator, devices=options.devices,
         logger=make_logger(options.logger, run_dir, group), deterministic="warn",
         callbacks=[checkpoint, L.pytorch.callbacks.EarlyStopping(VALID_MONITOR,
                                                                  patience=resolved.budget["early_stop_patience"]),
-                   L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch")],
+                   L.pytorch.callbacks.LearningRateMonitor(logging_interval="epoch"), gradient_norms],
         enable_progress_bar=sys.stderr.isatty(), enable_model_summary=False, num_sanity_val_steps=0,
         log_every_n_steps=1)
     peak_memory = PeakMemory(trainer.strategy.root_device)
@@ -232,9 +235,12 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
             model.load_state_dict(state["state_dict"])
     train_s = time.perf_counter() - started if model.trainable else 0.0
     rows, predictions = evaluate(trainer, model, datamodule, prepared)
-    run_costs = {"train_s": train_s, "params": float(parameter_count(model)), "peak_mem_mb": peak_memory.read_mb()}
+    # One value per run, repeated beside each tested condition so every table can show it.
+    per_run = {"train_s": train_s, "params": float(parameter_count(model)), "peak_mem_mb": peak_memory.read_mb()}
+    if not math.isnan(gradient_norms.index):
+        per_run["mli"] = gradient_norms.index
     rows += [MetricRow("test", row.condition, name, value, row.achieved_rate, row.mask_sha256)
-             for row in rows if row.split == "test" and row.metric == "infer_ms" for name, value in run_costs.items()]
+             for row in rows if row.split == "test" and row.metric == "infer_ms" for name, value in per_run.items()]
     pd.DataFrame(predictions).to_csv(run_dir / "predictions.csv.gz", index=False)
     if not options.keep_checkpoints:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)

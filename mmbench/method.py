@@ -96,6 +96,12 @@ class MMBenchMethod(L.LightningModule):
         """The score of a masked evaluation batch and, for a recovery method, what it recovered."""
         return Prediction(self(batch))
 
+    def modality_parameters(self) -> dict[str, list[torch.nn.Parameter]] | None:
+        """The parameters that belong to each modality alone (``{"L": [...], "V": [...], "A": [...]}``),
+        for the modality learning index (:mod:`mmbench.metrics.learning`); ``None``: not declared, and
+        the run gets no MLI rather than a guessed one."""
+        return None
+
     # -- shared loop ------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         losses = self.training_loss(batch)

@@ -57,6 +57,9 @@ class Fusion(MMBenchMethod):
 
     method_version = "2"  # 2: no modality dropout on top of the masks under same / incomplete
 
+    def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
+        return {m: list(encoder.parameters()) for m, encoder in zip(MODALITIES, self.encoders)}
+
     def training_loss(self, batch: dict) -> Tensor:
         available = batch["available"]
         if self.data_info.train_setting == "complete":

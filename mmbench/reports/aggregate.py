@@ -17,6 +17,7 @@ import json
 
 import pandas as pd
 
+from mmbench.reports.equity import equity_rows
 from mmbench.results import ResultStore
 from mmbench.results.keys import config_id, difference_labels, family_id, slot_id, versions
 
@@ -72,6 +73,9 @@ def aggregate(store: ResultStore, *, dataset: str | None = None, protocol: str |
     table = store.long_table().drop(columns=["config_id"], errors="ignore")
     table = table[table["split"] == split]
     table = table.merge(runs.loc[runs["counted"], ["run_id", "config_id"]], on="run_id")
+    equity = equity_rows(table)
+    if not equity.empty:
+        table = pd.concat([table, equity], ignore_index=True)
     if metrics:
         table = table[table["metric"].isin(metrics)]
     if table.empty:

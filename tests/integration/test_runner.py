@@ -221,6 +221,9 @@ def test_every_run_records_its_cost_beside_each_tested_condition(tmp_path):
     assert (fusion["infer_ms"] > 0).all() and (fusion["peak_mem_mb"] > 0).all()
     assert fusion["params"].iloc[0] > 1000
     assert not table[table["split"] == "valid"]["metric"].isin(COST_METRICS).any()
+    # fusion declares its per-modality encoders: it gets a learning index; mean trains nothing, none
+    assert set(test.loc[test["metric"] == "mli", "method"]) == {"fusion"}
+    assert 0.0 <= test.loc[test["metric"] == "mli", "value"].iloc[0] <= 1.0
 
 
 def test_parameter_count_counts_shared_and_frozen_parameters_once():
