@@ -5,6 +5,10 @@ MR = 0 backbone, CorrKD's teacher). The original code ships such models as files
 is part of the method's fit and reads the **training loader only**, so it cannot see validation
 or test data. It runs as a nested Lightning fit of a tiny module wrapping the stage's loss, with
 no validation, checkpointing or logging of its own.
+
+The stage runs on the device its module sits on (the outer method's, on CUDA its GPU index) and
+leaves every parameter and buffer there: Lightning's teardown moves a fitted module to the CPU,
+which would split a method on CUDA between two devices.
 """
 from __future__ import annotations
 
@@ -43,16 +47,36 @@ def fit_stage(module: nn.Module, loss_fn: Callable[[dict], Tensor], train_loader
     left in eval mode with ``requires_grad`` off: a teacher the main stage reads, never updates.
     """
     if epochs > 0:
-        trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,
+        home = module_device(module)
+        on_cuda = home is not None and home.type == "cuda"
+        trainer = L.Trainer(max_epochs=epochs, accelerator="gpu" if on_cuda else accelerator,
+                            devices=[home.index or 0] if on_cuda else 1, logger=False,
                             enable_checkpointing=False, enable_model_summary=False,
                             enable_progress_bar=sys.stderr.isatty(), num_sanity_val_steps=0,
                             limit_val_batches=0, gradient_clip_val=gradient_clip, deterministic="warn")
         module.train()
-        trainer.fit(_Stage(module, loss_fn, lr, weight_decay), train_dataloaders=train_loader)
+        try:
+            trainer.fit(_Stage(module, loss_fn, lr, weight_decay), train_dataloaders=train_loader)
+        finally:
+            if home is not None:
+                module.to(home)  # undo the teardown's .cpu(): parameters move in place, references stay valid
     module.eval()
     for parameter in module.parameters():
         parameter.requires_grad_(False)
     return module
+
+
+def module_device(module: nn.Module) -> torch.device | None:
+    """The one device holding ``module``'s parameters and buffers (None: it has none).
+
+    Raises:
+        ValueError: they are spread over several devices (a stage trains on one).
+    """
+    devices = {tensor.device for tensor in (*module.parameters(), *module.buffers())}
+    if len(devices) > 1:
+        raise ValueError(f"a stage's module must sit on one device; {type(module).__name__} is on "
+                         f"{sorted(str(d) for d in devices)}")
+    return next(iter(devices), None)
 
 
 def outer_accelerator(method: L.LightningModule) -> str:

@@ -41,6 +41,9 @@ class PlanGenerator:
     (observation, candidate, slot) alone, so an observation gets the same plans whichever batch it is
     planned in (alone, lazily, in ``mmbench plan``, under ``--limit``).
 
+    The LM runs on the device of its weights; the decoding around it (next-token logits, draws, stop
+    tests) stays on the CPU, where the seeded generators live: one copy of the logits per step.
+
     Args:
         model, tokenizer: a transformers causal LM and its tokenizer.
         max_slot_tokens: bound on the Entity and Action slots (generated tokens each).
@@ -49,6 +52,7 @@ class PlanGenerator:
 
     def __init__(self, model, tokenizer, *, max_slot_tokens: int = 8, temperature: float = 0.8):
         self.model = model.eval()
+        self.device = model.get_input_embeddings().weight.device
         self.tokenizer = tokenizer
         self.max_slot_tokens = max_slot_tokens
         self.temperature = temperature
@@ -69,7 +73,7 @@ class PlanGenerator:
     def _prefix(self):
         if self._prefix_cache is None:
             ids = torch.tensor([self._ids(FEW_SHOT_PREFIX)])
-            out = self.model(input_ids=ids, use_cache=True)
+            out = self.model(input_ids=ids.to(self.device), use_cache=True)
             self._prefix_cache, self._prefix_len = out.past_key_values, ids.shape[1]
         return self._prefix_cache, self._prefix_len
 
@@ -125,11 +129,12 @@ class _DecodeState:
         offsets = valid.long().cumsum(1) - 1
         position_ids = (self.positions.unsqueeze(1) + offsets.clamp_min(0))
         self.attention = torch.cat([self.attention, valid.long()], dim=1)
-        out = self.p.model(input_ids=tokens, attention_mask=self.attention, position_ids=position_ids,
-                           past_key_values=self.cache, use_cache=True)
+        device = self.p.device  # the LM's; .to is a no-op on the CPU
+        out = self.p.model(input_ids=tokens.to(device), attention_mask=self.attention.to(device),
+                           position_ids=position_ids.to(device), past_key_values=self.cache, use_cache=True)
         self.cache = out.past_key_values
         self.positions = self.positions + valid.long().sum(1)
-        last = out.logits[:, -1].float()
+        last = out.logits[:, -1].float().cpu()
         self.logits = last if self.logits is None else torch.where(valid[:, -1:].bool(), last, self.logits)
 
     def repeat_rows(self, times: int) -> None:

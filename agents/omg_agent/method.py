@@ -224,6 +224,7 @@ class OMGAgent(MMBenchMethod):
             generator = torch.Generator().manual_seed(int(self.global_step) if self.training else 0)
             return F.normalize(torch.randn(size, EMBEDDING_DIM, generator=generator), dim=1).to(device)
         observations = self.describer.describe(batch)
+        self.plan_book.device = device  # plan (what the cache lacks) on the run's device
         return torch.from_numpy(self.plan_book.embed(observations)).to(device)
 
     def evidence(self, m: str, observation: Tensor, plan: Tensor, ids: list[str],
@@ -471,6 +472,7 @@ class OMGAgent(MMBenchMethod):
         """u_i (N, 384) of the entries' observations, after planning every observation training will read."""
         if not self.hparams.use_planner:
             return torch.zeros(len(entries), EMBEDDING_DIM, device=self.device)
+        self.plan_book.device = self.device  # plan on the run's device
         self.plan_book.plans(list(dict.fromkeys(entries + observations)))
         stats = self.plan_book.stats
         print(f"omg-agent planner {self.hparams.planner_model} (|Omega| = {self.hparams.n_candidates}): "

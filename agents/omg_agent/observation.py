@@ -36,8 +36,8 @@ class ObservationDescriber:
         return [f"{name}: {activity_words[a]}, {level_words[b]}." for a, b in zip(activity.tolist(), level.tolist())]
 
     def describe(self, batch: dict) -> list[str]:
-        available = batch["available"].bool()
-        size = available.shape[0]
+        available = batch["available"].bool().tolist()  # one copy per batch, not one read per sample
+        size = len(available)
         parts: list[list[str]] = [[] for _ in range(size)]
         for position, modality in enumerate(MODALITIES):
             if modality == "L":
@@ -45,12 +45,12 @@ class ObservationDescriber:
             field = MODALITY_FIELDS[modality]
             texts = self.describe_modality(modality, batch[field].float(), batch[f"{field}_mask"])
             for row in range(size):
-                if available[row, position]:
+                if available[row][position]:
                     parts[row].append(texts[row])
         raw = batch.get("raw_text") or [""] * size
         out = []
         for row in range(size):
-            if available[row, 0] and raw[row].strip():
+            if available[row][0] and raw[row].strip():
                 out.append("Transcript: " + " ".join(raw[row].split()))
             else:
                 out.append(" ".join(parts[row]) if parts[row] else "Nothing observed.")

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
 
 from agents.omg_agent.plan_cache import PROMPT_VERSION, SAMPLER_VERSION, PlanCache, cache_root, plan_key
 from agents.omg_agent.plan_schema import parse_plan
-from agents.omg_agent.planner_registry import DEFAULT_PLANNER, load_planner
+from agents.omg_agent.planner_registry import DEFAULT_PLANNER, load_planner, precision_tag
 from agents.omg_agent.reranking import select_plan
 from mmbench.data.text_encoder import EMBEDDING_DIM, encode_sentences
 
@@ -32,6 +33,8 @@ class PlanBook:
         rerank: False = ablation "w/o re-ranking" (first parsable candidate).
         cache_dir: root of the caches (plans under ``omg_plans/``, sentence vectors under ``text_embeddings/``).
         batch_size: observations per LM batch.
+        device: where the LM plans (None: the CPU, in float32); the method sets its own. Plans made in
+            another precision (on CUDA) are cached under their own keys, tagged with that precision.
     """
 
     planner_model: str = DEFAULT_PLANNER
@@ -42,14 +45,18 @@ class PlanBook:
     cache_dir: Path | None = None
     batch_size: int = 16
     stats: dict = field(default_factory=lambda: {"planned": 0, "cached": 0, "no_valid_plan": 0, "seconds": 0.0})
+    device: str | torch.device | None = None
 
     def __post_init__(self):
         self.cache = PlanCache(cache_root(self.cache_dir, self.planner_model))
 
     def key(self, observation: str) -> str:
         # The entry holds every sampled candidate, so "w/o re-ranking" reads the same entry and picks
-        # differently (see chosen_plan): ``rerank`` is not part of the key.
-        return plan_key(self.planner_model, self.n_candidates, self.lambda_s, self.gamma, observation)
+        # differently (see chosen_plan): ``rerank`` is not part of the key. The CPU's float32 plans keep
+        # the plain model name; another precision's plans differ slightly and are keyed apart.
+        tag = precision_tag(self.device)
+        model = self.planner_model if tag is None else f"{self.planner_model}@{tag}"
+        return plan_key(model, self.n_candidates, self.lambda_s, self.gamma, observation)
 
     def chosen_plan(self, entry: dict) -> str:
         """S* of a cached entry: the re-ranked plan, or the first parsable candidate without re-ranking."""
@@ -75,7 +82,8 @@ class PlanBook:
 
     def _plan_batch(self, keys: list[str], observations: list[str]) -> list[dict]:
         began = time.perf_counter()
-        generator = load_planner(self.planner_model)
+        generator = load_planner(self.planner_model, self.device)
+        tag = precision_tag(self.device)
         candidates = generator.generate(observations, self.n_candidates)
         texts = [c.text for cands in candidates for c in cands]
         vectors = embed_texts(texts + list(observations), self.cache_dir)
@@ -88,7 +96,7 @@ class PlanBook:
             entries.append({"key": key, "observation": obs, "plan": "" if best is None else cands[best].text,
                             "candidates": [[c.text, round(c.logprob, 4), c.truncated] for c in cands],
                             "model": self.planner_model, "prompt_version": PROMPT_VERSION,
-                            "sampler_version": SAMPLER_VERSION})
+                            "sampler_version": SAMPLER_VERSION, **({"precision": tag} if tag else {})})
         self.stats["planned"] += len(observations)
         self.stats["seconds"] += time.perf_counter() - began
         return entries

@@ -6,12 +6,13 @@ when the index is rebuilt), a value v_i (the entry's standardised utterance-leve
 modality) and u_i = g(d_i), the sentence embedding of the entry's plan under its full observation.
 
 Search: faiss ``IndexFlatIP`` over L2-normalised keys (inner product = cosine); a GPU index when faiss was
-built with GPU support and the keys live on CUDA. faiss returns the top-(K + 1) indices without gradient;
-the scores of those K are then recomputed with the current key network, so the query and key
-projections are trained end to end (as REALM does). A query's own training entry is removed from its
-neighbours (``exclude_ids``), so a sample never retrieves itself. The index is rebuilt when the keys
-change (:meth:`KnowledgeBase.rebuild`, once per training epoch by the method; its cost is recorded in
-``last_rebuild_seconds``).
+built with GPU support and the keys live on CUDA (``mmbench.faiss_index``: one set of GPU resources per
+process; :func:`mmbench.faiss_index.faiss_index_kind` says which kind a run gets). faiss returns the
+top-(K + 1) indices without gradient; the scores of those K are then recomputed with the current key
+network, so the query and key projections are trained end to end (as REALM does). A query's own training
+entry is removed from its neighbours (``exclude_ids``), so a sample never retrieves itself. The index is
+rebuilt when the keys change (:meth:`KnowledgeBase.rebuild`, once per training epoch by the method; its
+cost is recorded in ``last_rebuild_seconds``).
 
 Switches for the ablations: ``weighting="mean"`` (w/o sparse attention: uniform mean over top-K),
 ``query_mode`` = ``plan`` (eq. 7), ``content`` (u_X only: c_S zeroed in the query) or ``random_plan``
@@ -21,18 +22,12 @@ from __future__ import annotations
 
 import time
 
-import faiss
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _faiss_index(dim: int, use_gpu: bool):
-    index = faiss.IndexFlatIP(dim)
-    if use_gpu and hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
-        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-    return index
+from mmbench.faiss_index import flat_inner_product_index
 
 
 class KnowledgeBase(nn.Module):
@@ -68,7 +63,7 @@ class KnowledgeBase(nn.Module):
         """(Re)index L2-normalised ``keys`` (N, d); called whenever the key network changed."""
         began = time.perf_counter()
         vectors = F.normalize(keys.float(), dim=1).cpu().numpy().astype(np.float32)
-        self.index = _faiss_index(vectors.shape[1], keys.is_cuda)
+        self.index = flat_inner_product_index(vectors.shape[1], keys.device)
         self.index.add(np.ascontiguousarray(vectors))
         self.last_rebuild_seconds = time.perf_counter() - began
 

@@ -24,7 +24,9 @@ Choices where SMCMSA is silent (it only completes samples with one available mod
 - Persistence: everything is a buffer (ids as the module's extra state), so a checkpoint's
   ``state_dict`` restores the repository into a fresh instance; buffers are resized on load.
   The cost: the checkpoint carries the raw training features (about 95 MB for ``mosi-synth``).
-- Determinism: faiss runs with one OpenMP thread (exact ``IndexFlatIP`` search).
+- Determinism: faiss searches with one OpenMP thread (exact ``IndexFlatIP`` search), for that search
+  only: the process's thread count is restored after it. The index is on the GPU when the repository
+  is on CUDA and faiss has GPU support (``mmbench.faiss_index``).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from mmbench.constants import MODALITIES
+from mmbench.faiss_index import faiss_threads, flat_inner_product_index
 
 NO_DONOR = -1
 
@@ -115,7 +118,8 @@ class CompleteSampleRepository(nn.Module):
         if key not in self._indexes:
             rows = eligible.nonzero().squeeze(1)
             entries = self.embeddings[rows.to(self.embeddings.device)]
-            index = faiss.IndexFlatIP(self.embeddings.shape[1] * self.embeddings.shape[2])
+            index = flat_inner_product_index(self.embeddings.shape[1] * self.embeddings.shape[2],
+                                             self.embeddings.device)
             index.add(self._as_search_vectors(entries, torch.ones_like(entries[..., 0], dtype=torch.bool)))
             self._indexes[key] = (index, rows)
         return self._indexes[key]
@@ -136,8 +140,8 @@ class CompleteSampleRepository(nn.Module):
         if len(self) == 0:
             return result
         index, index_rows = self._search_index(donating)
-        faiss.omp_set_num_threads(1)  # deterministic, and the benchmark's cores are few
-        _, found = index.search(self._as_search_vectors(embeddings, available), self.top_k + 1)
+        with faiss_threads(1):  # deterministic, and the benchmark's cores are few
+            _, found = index.search(self._as_search_vectors(embeddings, available), self.top_k + 1)
         for i, sample_id in enumerate(query_ids):
             own_row = self._row_of.get(sample_id, NO_DONOR)
             rows = [int(index_rows[r]) for r in found[i] if r != NO_DONOR]  # faiss pads with -1

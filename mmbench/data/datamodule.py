@@ -11,11 +11,13 @@ features, as reconstruction targets only. Evaluation batches never carry them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.warnings import PossibleUserWarning
 from torch.utils.data import DataLoader, Dataset
 
 from mmbench.constants import MODALITIES, MODALITY_FIELDS
@@ -190,11 +192,12 @@ class MissingModalityDataModule(L.LightningDataModule):
         self.test_sets = {c: MaskedSplit(bundle.splits["test"], m) for c, m in test_masks.items()}
         self.batch_size = batch_size
         self.seed = seed
+        hide_worker_count_warning()
 
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=generator,
-                          collate_fn=collate)
+                          collate_fn=collate, pin_memory=self.pins_memory())
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self.loader_for(s) for s in self.valid_sets.values()]
@@ -204,7 +207,23 @@ class MissingModalityDataModule(L.LightningDataModule):
 
     def loader_for(self, dataset: Dataset) -> DataLoader:
         """An evaluation loader (no shuffle) over any masked split."""
-        return DataLoader(dataset, batch_size=max(self.batch_size, 64), shuffle=False, collate_fn=collate)
+        return DataLoader(dataset, batch_size=max(self.batch_size, 64), shuffle=False, collate_fn=collate,
+                          pin_memory=self.pins_memory())
+
+    def pins_memory(self) -> bool:
+        """Page-locked batches (faster host-to-GPU copies) only when this module's trainer runs on CUDA."""
+        trainer = self.trainer
+        return bool(torch.cuda.is_available() and trainer is not None
+                    and trainer.strategy.root_device.type == "cuda")
+
+
+def hide_worker_count_warning() -> None:
+    """Silence Lightning's "does not have many workers" warning, and only it.
+
+    The loaders keep ``num_workers=0`` on purpose: the splits are in-memory tensors and a batch is one
+    indexing call (``__getitems__``), so worker processes would only add start-up and copying.
+    """
+    warnings.filterwarnings("ignore", message=r"The '\w+' does not have many workers", category=PossibleUserWarning)
 
 
 def collate(batches: list[dict] | dict) -> dict:
