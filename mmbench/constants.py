@@ -4,7 +4,7 @@ Defined once here; nothing else retypes a modality list (see ../shared/interface
 """
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, permutations
 
 #: Canonical modality order: language, vision, audio. ``available`` tensors are (B, 3) in this order.
 MODALITIES: tuple[str, ...] = ("L", "V", "A")
@@ -38,14 +38,23 @@ def pattern_to_available(pattern: str) -> tuple[bool, bool, bool]:
     return tuple(m in pattern for m in MODALITIES)  # type: ignore[return-value]
 
 
-PROTOCOLS: tuple[str, ...] = ("fixed", "random", "frame")
+PROTOCOLS: tuple[str, ...] = ("fixed", "random", "frame", "imbalanced")
+#: What ``--protocol all`` runs (interfaces.md: ``fixed|random|frame|all``); ``imbalanced`` is asked for by name.
+ALL_PROTOCOLS: tuple[str, ...] = ("fixed", "random", "frame")
 RANDOM_RATES: tuple[str, ...] = tuple(f"{r / 10:.1f}" for r in range(8))  # "0.0".."0.7"
 FRAME_RATES: tuple[str, ...] = tuple(f"{r / 10:.1f}" for r in range(10))  # "0.0".."0.9", as LNLN
+#: The rates one modality may take under ``imbalanced``: the ``random`` grid.
+IMBALANCED_RATE_GRID: tuple[str, ...] = RANDOM_RATES
+#: Default ``imbalanced`` conditions: the 6 orderings of (0.3, 0.5, 0.7) over L, V, A (MissBench).
+#: Their mean rate is 0.5, so each sits beside the ``random`` protocol's shared rate 0.5.
+IMBALANCED_CONDITIONS: tuple[str, ...] = tuple(
+    "-".join(f"{m}{r}" for m, r in zip(MODALITIES, order)) for order in permutations(("0.3", "0.5", "0.7")))
 #: A target MR above this cannot be met while every sample keeps one modality.
 MAX_RANDOM_RATE: float = 2.0 / 3.0
 
 TRAIN_SETTINGS: tuple[str, ...] = ("complete", "same", "incomplete")
-DEFAULT_TRAIN_SETTING: dict[str, str] = {"fixed": "complete", "random": "same", "frame": "same"}
+DEFAULT_TRAIN_SETTING: dict[str, str] = {"fixed": "complete", "random": "same", "frame": "same",
+                                         "imbalanced": "same"}
 SELECTIONS: tuple[str, ...] = ("valid", "test-oracle")
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 #: MMSA's default seeds.

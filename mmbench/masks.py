@@ -50,15 +50,22 @@ def evaluation_conditions(protocol: str, condition: str) -> list[str]:
 
 
 def run_masks(masks_dir: Path, dataset: str, splits: dict[str, SplitData], protocol: str, condition: str,
-              seed: int, train_setting: str) -> tuple[MaskSet | None, dict[str, MaskSet], dict[str, MaskSet]]:
-    """(train mask or None, validation masks, test masks) of one run, all from saved files."""
+              seed: int, train_setting: str, test_conditions: tuple[str, ...] | None = None
+              ) -> tuple[MaskSet | None, dict[str, MaskSet], dict[str, MaskSet]]:
+    """(train mask or None, validation masks, test masks) of one run, all from saved files.
+
+    ``test_conditions`` (``--eval-rates``) widens the test beyond the run's own conditions; validation,
+    hence model selection, stays at the run's own condition: what the model is tested at is never a
+    prior it was selected with.
+    """
     train_mask = None
     if train_setting != "complete":
         train_condition = TRAIN_MIXED_CONDITION if protocol == "fixed" else condition
         train_mask = saved_mask(masks_dir, dataset, "train", splits["train"], protocol, train_condition, seed)
     conditions = evaluation_conditions(protocol, condition)
     valid = {c: saved_mask(masks_dir, dataset, "valid", splits["valid"], protocol, c, seed) for c in conditions}
-    test = {c: saved_mask(masks_dir, dataset, "test", splits["test"], protocol, c, seed) for c in conditions}
+    test = {c: saved_mask(masks_dir, dataset, "test", splits["test"], protocol, c, seed)
+            for c in (test_conditions or conditions)}
     return train_mask, valid, test
 
 

@@ -2,7 +2,8 @@
 
 A mask file is an ``.npz`` of plain arrays (loaded with ``allow_pickle=False``): ``ids``,
 ``available``, one ``frames_<m>`` per modality for the ``frame`` protocol, and ``meta``, a
-one-element string array holding the JSON metadata. Its identity is :meth:`MaskSet.sha256`, a hash
+one-element string array holding the JSON metadata (``achieved_rates`` for ``imbalanced``; files
+written before it existed read back with None). Its identity is :meth:`MaskSet.sha256`, a hash
 of the content in sample-id order, so re-saving, reordering rows or compressing differently leaves
 it unchanged.
 """
@@ -19,7 +20,9 @@ from mmbench.constants import MODALITIES
 
 #: Bumped when the file layout changes; load() refuses a newer one.
 FILE_FORMAT = 1
-_META_FIELDS = ("dataset", "split", "protocol", "condition", "seed", "target_rate", "achieved_rate")
+_META_FIELDS = ("dataset", "split", "protocol", "condition", "seed", "target_rate", "achieved_rate", "achieved_rates")
+#: Metadata added after the first files: absent from an older file means None.
+_OPTIONAL_META = ("achieved_rates",)
 
 
 @dataclass(eq=False)  # arrays make field-wise == ambiguous; compare sha256() instead
@@ -29,18 +32,21 @@ class MaskSet:
     Attributes:
         dataset: registered dataset name.
         split: ``train``, ``valid`` or ``test``.
-        protocol: ``fixed``, ``random`` or ``frame``.
-        condition: a pattern id (``fixed``; ``"mixed"`` for per-sample training patterns) or a
-            rate written as a string (``"0.3"``).
+        protocol: ``fixed``, ``random``, ``frame`` or ``imbalanced``.
+        condition: a pattern id (``fixed``; ``"mixed"`` for per-sample training patterns), a
+            rate written as a string (``"0.3"``) or three per-modality rates (``"L0.3-V0.5-A0.7"``).
         seed: the run's seed the masks were drawn for.
         ids: (N,) sample ids (str), the row order of every array.
         available: (N, 3) bool, modality order L, V, A; True = the modality is given.
         frames: modality letter -> (N, T_m) bool, True = time step kept (False on padding), for
             the ``frame`` protocol; None otherwise.
-        target_rate: the requested rate (``random`` / ``frame``), else None.
-        achieved_rate: the realised rate of the set it was drawn for: MR for ``random`` and
-            per-sample ``fixed`` training patterns, the fraction of valid time steps dropped for
-            ``frame``; None for a single fixed pattern.
+        target_rate: the requested rate (``random`` / ``frame``; the mean of the three for
+            ``imbalanced``), else None.
+        achieved_rate: the realised rate of the set it was drawn for: MR for ``random``,
+            ``imbalanced`` (the mean of ``achieved_rates``) and per-sample ``fixed`` training
+            patterns, the fraction of valid time steps dropped for ``frame``; None for a single
+            fixed pattern.
+        achieved_rates: ``imbalanced`` only: modality letter -> the fraction of samples missing it.
     """
 
     dataset: str
@@ -53,6 +59,7 @@ class MaskSet:
     frames: dict[str, np.ndarray] | None = None
     target_rate: float | None = None
     achieved_rate: float | None = None
+    achieved_rates: dict[str, float] | None = None
     _row_of: dict[str, int] = field(default=None, init=False, repr=False, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -70,6 +77,8 @@ class MaskSet:
             bad = {m: f.shape for m, f in self.frames.items() if f.ndim != 2 or f.shape[0] != n}
             if bad:
                 raise ValueError(f"{where}: frames must be (N={n}, T_m) per modality; got {bad}")
+        if self.achieved_rates is not None:  # canonical L, V, A order (a file's JSON holds them sorted)
+            self.achieved_rates = {m: float(self.achieved_rates[m]) for m in MODALITIES}
         self._row_of = {sample_id: row for row, sample_id in enumerate(self.ids.tolist())}
 
     def __len__(self) -> int:
@@ -143,5 +152,8 @@ class MaskSet:
         if present and len(present) != len(frame_keys):
             raise ValueError(f"{path}: frame masks for some modalities only: {present}")
         frames = {m: contents[f"frames_{m}"] for m in MODALITIES} if present else None
-        return cls(**{name: meta[name] for name in _META_FIELDS}, ids=contents["ids"],
+        missing_meta = [n for n in _META_FIELDS if n not in meta and n not in _OPTIONAL_META]
+        if missing_meta:
+            raise ValueError(f"{path}: mask metadata lacks {missing_meta} (found {sorted(meta)})")
+        return cls(**{name: meta.get(name) for name in _META_FIELDS}, ids=contents["ids"],
                    available=contents["available"], frames=frames)

@@ -1,4 +1,4 @@
-"""The three missingness protocols as pure, seeded mask builders (definitions: docs/protocols.md).
+"""The missingness protocols as pure, seeded mask builders (definitions: docs/protocols.md).
 
 - ``fixed``: one of the 7 availability patterns for the whole split (or, for training under the
   ``incomplete``/``same`` settings, a pattern drawn uniformly per sample).
@@ -6,6 +6,8 @@
   least one modality, split into samples missing two (fraction a) and one (fraction b) modalities
   with 2a + b = 3 MR, as in IMDer and DiCMoR.
 - ``frame``: each valid time step of every modality dropped with probability r (TFR-Net / LNLN).
+- ``imbalanced``: each modality missing at its own rate, every sample keeping at least one
+  (MissBench; :mod:`mmbench.missing.imbalanced`).
 
 Every builder takes an explicit ``numpy.random.Generator``; :func:`make_mask_set` derives it from
 the key (dataset, split, protocol, condition, seed) with sha256, so masks agree across processes.
@@ -18,6 +20,7 @@ import json
 import numpy as np
 
 from mmbench.constants import MAX_RANDOM_RATE, MODALITIES, PATTERNS, PROTOCOLS, pattern_to_available
+from mmbench.missing.imbalanced import imbalanced_available, parse_imbalanced
 from mmbench.missing.maskset import MaskSet
 
 
@@ -184,12 +187,14 @@ def make_mask_set(dataset: str, split: str, ids, lengths: dict[str, np.ndarray] 
         ids: (N,) unique sample ids.
         lengths: modality letter -> (N,) valid lengths, aligned with ``ids`` (``frame`` only).
         seq_lens: modality letter -> padded length T_m (``frame`` only).
-        protocol: ``fixed``, ``random`` or ``frame``.
-        condition: a pattern id (``fixed``) or a rate string (``random``/``frame``).
+        protocol: ``fixed``, ``random``, ``frame`` or ``imbalanced``.
+        condition: a pattern id (``fixed``), a rate string (``random``/``frame``) or three
+            per-modality rates (``imbalanced``, ``"L0.3-V0.5-A0.7"``).
         seed: the run's seed.
         incomplete_train: under ``fixed``, draw each sample's pattern uniformly from the 7
             patterns (training masks; ``condition`` is then a label such as ``"mixed"``). It
-            changes nothing under ``random``/``frame``, where training uses the test's rate.
+            changes nothing under ``random``/``frame``/``imbalanced``, where training uses the
+            test's condition.
 
     Returns:
         The :class:`MaskSet`, rows in the order of ``ids``.
@@ -204,7 +209,7 @@ def make_mask_set(dataset: str, split: str, ids, lengths: dict[str, np.ndarray] 
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {', '.join(PROTOCOLS)}")
     ids = np.asarray(ids).astype(str)
     order = np.argsort(ids, kind="stable")  # row order[j] holds the j-th smallest id
-    n, target, achieved, frames = len(ids), None, None, None
+    n, target, achieved, frames, achieved_rates = len(ids), None, None, None, None
     if protocol == "fixed":
         condition = str(condition)
         if incomplete_train:
@@ -212,6 +217,11 @@ def make_mask_set(dataset: str, split: str, ids, lengths: dict[str, np.ndarray] 
             achieved = float((~drawn).mean()) if n else 0.0
         else:
             drawn = fixed_available(n, condition)
+    elif protocol == "imbalanced":
+        rates, condition = parse_imbalanced(condition)
+        rng = np.random.default_rng(mask_seed(dataset, split, protocol, condition, seed))
+        drawn, achieved_rates = imbalanced_available(n, rates, rng)
+        target, achieved = float(np.mean(list(rates.values()))), float(np.mean(list(achieved_rates.values())))
     else:
         target, condition = parse_rate(condition, protocol)
         rng = np.random.default_rng(mask_seed(dataset, split, protocol, condition, seed))
@@ -230,4 +240,5 @@ def make_mask_set(dataset: str, split: str, ids, lengths: dict[str, np.ndarray] 
     available = np.empty_like(drawn)
     available[order] = drawn
     return MaskSet(dataset=dataset, split=split, protocol=protocol, condition=condition, seed=int(seed), ids=ids,
-                   available=available, frames=frames, target_rate=target, achieved_rate=achieved)
+                   available=available, frames=frames, target_rate=target, achieved_rate=achieved,
+                   achieved_rates=achieved_rates)

@@ -9,11 +9,12 @@ class MetricRow:
     """One number: a metric of one evaluated (split, condition) of a run."""
 
     split: str  # "valid" or "test"
-    condition: str  # pattern id (fixed) or rate "0.3" (random, frame)
+    condition: str  # pattern id (fixed), rate "0.3" (random, frame) or "L0.3-V0.5-A0.7" (imbalanced)
     metric: str  # stored key, e.g. "acc2_non0", "mae", "rec_mse_V"
     value: float
     achieved_rate: float | None = None
     mask_sha256: str = ""
+    achieved_rates: dict | None = None  # imbalanced: {"L": .., "V": .., "A": ..}, the share of samples missing each
 
 
 @dataclass

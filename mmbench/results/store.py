@@ -34,13 +34,16 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_config_hash ON runs (config_hash, status);
 CREATE TABLE IF NOT EXISTS metrics (
     run_id TEXT NOT NULL REFERENCES runs(run_id), split TEXT, condition TEXT, achieved_rate REAL,
-    metric TEXT, value REAL, mask_sha256 TEXT);
+    metric TEXT, value REAL, mask_sha256 TEXT, achieved_rates TEXT);
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics (run_id);
 CREATE TABLE IF NOT EXISTS claims (
     config_hash TEXT PRIMARY KEY, run_id TEXT, host TEXT, pid INTEGER, heartbeat REAL);
 """
 #: Columns added after the first schema: an older store gains them on open.
 _ADDED_COLUMNS = {"config_id": "TEXT", "data_quality": "TEXT"}
+#: Likewise for the metrics table (``achieved_rates``: JSON {"L": .., "V": .., "A": ..}, imbalanced only);
+#: read-only, an older store reads them as NULL.
+_ADDED_METRIC_COLUMNS = {"achieved_rates": "TEXT"}
 #: A claim whose holder has not renewed it for this long is abandoned (a killed process, another host).
 CLAIM_TTL_S = 300.0
 
@@ -74,6 +77,10 @@ class ResultStore:
                 for column, kind in _ADDED_COLUMNS.items():
                     if column not in present:
                         conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                present = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
+                for column, kind in _ADDED_METRIC_COLUMNS.items():
+                    if column not in present:
+                        conn.execute(f"ALTER TABLE metrics ADD COLUMN {column} {kind}")
         except (sqlite3.OperationalError, OSError) as error:
             raise StoreError(f"cannot write the results store {self.path}: {error} "
                              f"(choose a writable --results directory)") from None
@@ -113,9 +120,10 @@ class ResultStore:
             conn.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({placeholders})", row)
             conn.execute("DELETE FROM metrics WHERE run_id = ?", (record.run_id,))
             conn.executemany(
-                "INSERT INTO metrics (run_id, split, condition, achieved_rate, metric, value, mask_sha256) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(record.run_id, m.split, m.condition, m.achieved_rate, m.metric, float(m.value), m.mask_sha256)
+                "INSERT INTO metrics (run_id, split, condition, achieved_rate, metric, value, mask_sha256, "
+                "achieved_rates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(record.run_id, m.split, m.condition, m.achieved_rate, m.metric, float(m.value), m.mask_sha256,
+                  json.dumps(m.achieved_rates) if m.achieved_rates else None)  # L, V, A as the mask gives them
                  for m in record.metrics])
 
     # -- claims: one live trainer per run key ---------------------------------------------------
@@ -192,24 +200,32 @@ class ResultStore:
         """One row per (run, split, condition, metric) with the run's identifying columns.
 
         ``train_condition`` is the condition the model was trained for (without ``--eval-rates``, the
-        tested one); ``run_condition`` the run's own (``all`` for a fixed-protocol run)."""
+        tested one); ``run_condition`` the run's own (``all`` for a fixed-protocol run).
+        ``achieved_rates`` is the JSON text {"L": .., "V": .., "A": ..} of ``imbalanced`` rows, else None."""
         query = """
-            SELECT r.run_id, r.dataset, r.method, r.protocol, m.condition, m.achieved_rate, r.train_setting,
-                   r.selection, r.seed, m.split, m.metric, m.value, m.mask_sha256, r.data_sha256,
+            SELECT r.run_id, r.dataset, r.method, r.protocol, m.condition, m.achieved_rate, {achieved_rates},
+                   r.train_setting, r.selection, r.seed, m.split, m.metric, m.value, m.mask_sha256, r.data_sha256,
                    r.config_hash, r.status, r.synthetic, r.n_test, r.config_id,
-                   m.condition AS train_condition, r.condition AS run_condition
+                   CASE WHEN r.protocol = 'fixed' THEN m.condition ELSE r.condition END AS train_condition, r.condition AS run_condition
             FROM metrics m JOIN runs r USING (run_id)
             ORDER BY r.dataset, r.method, r.protocol, m.condition, r.seed, m.split, m.metric"""
         with closing(self._connect()) as conn:
-            frame = pd.read_sql_query(query, conn)
+            frame = pd.read_sql_query(query.format(achieved_rates=_metric_column(conn, "achieved_rates")), conn)
         frame["synthetic"] = frame["synthetic"].astype(bool)
         return frame
 
     def metric_rows(self, run_id: str) -> list[MetricRow]:
         with closing(self._connect()) as conn:
-            rows = conn.execute("SELECT split, condition, metric, value, achieved_rate, mask_sha256 "
-                                "FROM metrics WHERE run_id = ?", (run_id,)).fetchall()
-        return [MetricRow(*row) for row in rows]
+            rows = conn.execute("SELECT split, condition, metric, value, achieved_rate, mask_sha256, "
+                                f"{_metric_column(conn, 'achieved_rates')} FROM metrics m WHERE run_id = ?",
+                                (run_id,)).fetchall()
+        return [MetricRow(*row[:-1], achieved_rates=json.loads(row[-1]) if row[-1] else None) for row in rows]
+
+
+def _metric_column(conn: sqlite3.Connection, column: str) -> str:
+    """``m.<column>``, or NULL under its name when a store older than the column is read read-only."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(metrics)")}
+    return f"m.{column}" if column in present else f"NULL AS {column}"
 
 
 def _alive(host: str, pid: int, heartbeat: float, now: float) -> bool:
