@@ -2,7 +2,9 @@
 
 Keys must match the constructor's keyword arguments exactly, the :class:`FitSettings` included
 (unknown keys are errors naming close matches). Command-line overrides come as ``key=value``
-strings with dotted keys for nested values.
+strings with dotted keys for nested values. A ``search_space:`` section declares the ranges
+``mmbench tune`` searches, next to the paper's defaults; it is split off on loading and validated
+against the same constructor (:func:`search_dimensions`).
 """
 from __future__ import annotations
 
@@ -30,8 +32,12 @@ def method_config_path(name: str) -> Path:
     return configs_dir() / "methods" / f"{name}.yaml"
 
 
-def load_method_config(name: str, path: Path | None = None) -> dict[str, Any]:
-    """The YAML of method ``name`` as a dict (empty when the method has no config file)."""
+#: The section of a method's YAML that ``mmbench tune`` searches (see :func:`search_dimensions`); it is
+#: split off on loading, so it never reaches the constructor or the run key of an untuned run.
+SEARCH_SPACE_KEY = "search_space"
+
+
+def _read_method_yaml(name: str, path: Path | None) -> dict[str, Any]:
     path = path or method_config_path(name)
     if not path.is_file():
         return {}
@@ -40,6 +46,17 @@ def load_method_config(name: str, path: Path | None = None) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ValueError(f"{path}: expected a mapping of constructor arguments, found {type(loaded).__name__}")
     return loaded
+
+
+def load_method_config(name: str, path: Path | None = None) -> dict[str, Any]:
+    """The YAML of method ``name`` as a dict (empty when the method has no config file), without its
+    ``search_space`` section (:func:`load_search_space`)."""
+    return {k: v for k, v in _read_method_yaml(name, path).items() if k != SEARCH_SPACE_KEY}
+
+
+def load_search_space(name: str, path: Path | None = None) -> dict[str, Any]:
+    """The ``search_space`` section of method ``name``'s YAML as written (empty when it declares none)."""
+    return _read_method_yaml(name, path).get(SEARCH_SPACE_KEY) or {}
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -228,3 +245,89 @@ def check_values(cls: type, config: dict[str, Any], *, source: str = "config") -
                 reason = f"must lie in {ranges[name]}"
         if reason is not None:
             raise ValueError(f"{source}: {cls.__name__} {name}={value!r}: {reason}")
+
+
+@dataclass(frozen=True)
+class SearchDimension:
+    """One hyperparameter ``mmbench tune`` searches: ``choices``, or the range ``low``..``high``
+    (on a log scale with ``log``; integers where the constructor takes an int)."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] | None = None
+    is_integer: bool = False
+
+    def contains(self, value: Any) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+
+
+def search_dimensions(cls: type, space: Any, *, method: str) -> list[SearchDimension]:
+    """The validated ``search_space`` of ``method`` (class ``cls``): one dimension per searched argument.
+
+    Raises:
+        ValueError: one line naming the method, the key and the problem: an unknown constructor
+            argument, a budget key, ``low >= high``, empty choices, a value the constructor refuses.
+    """
+    if not isinstance(space, dict):
+        raise ValueError(f"{method} search_space: expected a mapping of argument -> range, found {space!r}")
+    params, hints = constructor_params(cls), _annotations(cls)
+    dimensions = []
+    for name, entry in space.items():
+        where = f"{method} search_space: {name}"
+        if name in BUDGET_DEFAULTS:  # an equal budget for every method is the point of tuning
+            raise ValueError(f"{where}: the training budget is the same for every tuned method "
+                             "(mmbench tune --max-epochs); it is not searched")
+        if name not in params:
+            close = difflib.get_close_matches(name, params, n=1)
+            raise ValueError(f"{where}: unknown constructor argument of {cls.__name__}"
+                             + (f" (did you mean {close[0]!r}?)" if close else ""))
+        dimension = _dimension(name, entry, where, is_integer=hints.get(name) is int)
+        for value in dimension.choices or (dimension.low, dimension.high):
+            check_values(cls, {name: value}, source=where)  # every value the search may try must be accepted
+        dimensions.append(dimension)
+    return dimensions
+
+
+def _dimension(name: str, entry: Any, where: str, *, is_integer: bool) -> SearchDimension:
+    if not isinstance(entry, dict) or not entry or set(entry) - {"low", "high", "log", "choices"}:
+        raise ValueError(f"{where}: expected {{low: .., high: .., log: true|false}} or {{choices: [..]}}, "
+                         f"found {entry!r}")
+    if "choices" in entry:
+        choices = entry["choices"]
+        if set(entry) != {"choices"}:
+            raise ValueError(f"{where}: give either choices or low/high, not both")
+        if not isinstance(choices, list) or not choices:
+            raise ValueError(f"{where}: choices must be a non-empty list, found {choices!r}")
+        if not all(isinstance(c, (bool, int, float, str)) for c in choices):
+            raise ValueError(f"{where}: choices must be numbers, strings or booleans, found {choices!r}")
+        return SearchDimension(name, choices=tuple(choices))
+    low, high, log = _number(entry.get("low")), _number(entry.get("high")), entry.get("log", False)
+    if low is None or high is None:
+        raise ValueError(f"{where}: a range needs numbers low and high, found {entry!r}")
+    if low >= high:
+        raise ValueError(f"{where}: low {low:g} >= high {high:g}")
+    if not isinstance(log, bool):
+        raise ValueError(f"{where}: log must be true or false, found {log!r}")
+    if log and low <= 0:
+        raise ValueError(f"{where}: a log scale needs low > 0, found {low:g}")
+    if is_integer:
+        if not (float(low).is_integer() and float(high).is_integer()):
+            raise ValueError(f"{where}: {name} takes an integer, so low and high must be integers")
+        low, high = int(low), int(high)
+    return SearchDimension(name, low, high, log, None, is_integer)
+
+
+def _number(value: Any) -> float | None:
+    """A YAML bound as a number (YAML 1.1 reads ``1e-4`` as a string); None when it is none."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

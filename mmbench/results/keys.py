@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Iterable
 
 #: Fields that vary within one configuration: across seeds, and across the columns of its row.
 SEED_FIELDS: tuple[str, ...] = ("seed", "condition")
@@ -69,7 +69,8 @@ def difference_labels(keys: dict[str, dict[str, Any]]) -> dict[str, str]:
     """config_id -> a short label of what sets it apart from the other configurations given.
 
     ``{"a": {"profile": "quick", ...}, "b": {"profile": "paper", ...}}`` -> ``{"a": "quick", "b": "paper"}``;
-    other differences print as ``name=value`` (the last part of a nested name), e.g. ``max_epochs=5``.
+    other differences print as ``name=value`` (the last part of a nested name), e.g. ``max_epochs=5``;
+    a configuration ``mmbench tune`` chose says ``tuned`` (beside ``default`` for the untuned ones).
     """
     if len(keys) < 2:
         return {cid: "" for cid in keys}
@@ -78,8 +79,10 @@ def difference_labels(keys: dict[str, dict[str, Any]]) -> dict[str, str]:
     differing = [n for n in names if len({f.get(n) for f in flat.values()}) > 1]
     labels = {}
     for cid, leaves in flat.items():
-        parts = []
+        parts = [_tuning_label(leaves, flat.values())] if any(n.startswith("tuning.") for n in differing) else []
         for name in differing:
+            if name.startswith("tuning.") or name == "test_conditions":
+                continue  # tuning: one word above; --eval-rates: the aggregate labels the training condition
             value = leaves.get(name)
             text = "—" if value is None else str(json.loads(value))
             if name == "profile":
@@ -90,3 +93,12 @@ def difference_labels(keys: dict[str, dict[str, Any]]) -> dict[str, str]:
                 parts.append(f"{name.rsplit('.', 1)[-1]}={text}")
         labels[cid] = ", ".join(parts)
     return labels
+
+
+def _tuning_label(leaves: dict[str, Any], every: Iterable[dict[str, Any]]) -> str:
+    """``mmbench tune``'s record as one word, not its leaves: ``tuned`` or ``default``, with the trial
+    budget where tuned configurations of several budgets meet."""
+    if "tuning.trials" not in leaves:
+        return "default"
+    budgets = {other["tuning.trials"] for other in every if "tuning.trials" in other}
+    return f"tuned ({json.loads(leaves['tuning.trials'])} trials)" if len(budgets) > 1 else "tuned"
