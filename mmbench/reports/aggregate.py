@@ -21,9 +21,10 @@ from mmbench.reports.equity import equity_rows
 from mmbench.results import ResultStore
 from mmbench.results.keys import config_id, difference_labels, family_id, slot_id, versions
 
-GROUP_KEYS = ["dataset", "method", "protocol", "condition", "train_setting", "selection", "metric", "config_id"]
-RESULT_COLUMNS = GROUP_KEYS + ["label", "train_condition", "mean", "std", "n_seeds", "n_failed", "n_superseded",
-                               "n_stale", "synthetic", "achieved_rate", "n_test", "data_quality"]
+GROUP_KEYS = ["dataset", "method", "protocol", "condition", "train_setting", "selection", "metric", "config_id",
+              "train_condition"]
+RESULT_COLUMNS = GROUP_KEYS + ["label", "mean", "std", "n_seeds", "n_failed", "n_superseded",
+                               "n_stale", "synthetic", "achieved_rate", "achieved_rates", "n_test", "data_quality"]
 #: Statuses of runs that ended without a result.
 FAILED_STATUSES = ("failed", "interrupted")
 
@@ -58,7 +59,7 @@ def counted_runs(runs: pd.DataFrame) -> pd.DataFrame:
 
 def aggregate(store: ResultStore, *, dataset: str | None = None, protocol: str | None = None,
               metrics: list[str] | None = None, include_oracle: bool = False, split: str = "test") -> pd.DataFrame:
-    """One row per (dataset, method, protocol, condition, setting, selection, metric, config_id).
+    """One row per (dataset, method, protocol, condition, setting, selection, metric, config_id, train condition).
 
     ``mean``/``std`` are in the stored unit, ``std`` with ddof = 1 (None for a single seed);
     ``n_seeds`` is the number of values averaged. Failed runs are not averaged, only counted.
@@ -83,11 +84,10 @@ def aggregate(store: ResultStore, *, dataset: str | None = None, protocol: str |
     grouped = table.groupby(GROUP_KEYS, sort=False)
     rows = grouped.agg(mean=("value", "mean"), std=("value", lambda v: v.std(ddof=1) if len(v) > 1 else None),
                        n_seeds=("value", "size"), synthetic=("synthetic", "max"),
-                       achieved_rate=("achieved_rate", "mean"), n_test=("n_test", "max"),
+                       achieved_rate=("achieved_rate", "mean"), achieved_rates=("achieved_rates", _mean_rates),
+                       n_test=("n_test", "max"),
                        run_condition=("run_condition", "first")).reset_index()
     rows["std"] = rows["std"].astype(object).where(rows["n_seeds"] > 1, None)
-    # Without --eval-rates a result is tested at the condition it was trained at.
-    rows["train_condition"] = rows["condition"]
     per_config = runs.groupby(["config_id", "condition"])
     counts = pd.DataFrame({"n_failed": per_config["open_failure"].sum(),
                            "n_superseded": per_config["superseded"].sum()}).reset_index()
@@ -100,8 +100,18 @@ def aggregate(store: ResultStore, *, dataset: str | None = None, protocol: str |
         rows[column] = rows[column].fillna(0).astype(int)
     rows["data_quality"] = [configs["data_quality"].get(c) or None for c in rows["config_id"]]
     rows["label"] = _labels(rows, configs["key"])
+    # --eval-rates: one configuration holds a model per training condition, each tested at every rate
+    evaluated_widely = [bool(configs["key"].get(c, {}).get("test_conditions")) for c in rows["config_id"]]
+    rows.loc[evaluated_widely, "label"] += " [train " + rows.loc[evaluated_widely, "train_condition"] + "]"
     rows.loc[rows["protocol"] == "fixed", "achieved_rate"] = None
+    rows["achieved_rates"] = [json.loads(r) if isinstance(r, str) else None for r in rows["achieved_rates"]]
     return rows.drop(columns=["run_condition"])[RESULT_COLUMNS]
+
+
+def _mean_rates(stored: pd.Series) -> str | None:
+    """Per-modality mean over seeds of the stored ``achieved_rates`` JSON (imbalanced), else None."""
+    rates = pd.DataFrame([json.loads(r) for r in stored if isinstance(r, str)])
+    return json.dumps(rates.mean().to_dict()) if len(rates) else None
 
 
 def _labels(rows: pd.DataFrame, key_of: pd.Series) -> list[str]:

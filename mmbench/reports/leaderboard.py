@@ -22,7 +22,7 @@ HEADERS = {"acc2_has0/non0": "ACC2 (Has0/Non0)", "f1_has0/non0": "F1 (Has0/Non0)
            "acc7": "ACC7", "acc5": "ACC5", "acc3": "ACC3", "acc2": "ACC2", "f1": "F1", "mae": "MAE", "corr": "Corr"}
 JSON_KEYS = ["dataset", "method", "label", "config_id", "protocol", "condition", "train_condition", "train_setting",
              "selection", "metric", "mean", "std", "n_seeds", "n_failed", "n_superseded", "n_stale", "synthetic",
-             "achieved_rate", "data_quality"]
+             "achieved_rate", "achieved_rates", "data_quality"]
 
 
 def default_metrics(dataset: str) -> list[str]:
@@ -30,10 +30,27 @@ def default_metrics(dataset: str) -> list[str]:
     return DEFAULT_METRICS["sims" if family == "sims" else "mosi"]
 
 
+def _significant(value: float, digits: int = 3) -> str:
+    """``value`` with ``digits`` significant digits, never in exponent form (0.01234 -> 0.0123, 1234.5 -> 1234)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:.0f}"
+    return f"{value:.{max(0, digits - 1 - math.floor(math.log10(abs(value))))}f}"
+
+
+#: Costs (mmbench.metrics.cost) print as plain numbers: seconds and MiB whole, ms to 3 significant
+#: digits, parameters as an integer with thousands separators.
+COST_FORMATS = {"train_s": "{:.0f}".format, "infer_ms": _significant, "params": "{:,.0f}".format,
+                "peak_mem_mb": "{:.0f}".format}
+
+
 def format_cell(metric: str, mean: float, std: float | None) -> str:
+    has_std = std is not None and not (isinstance(std, float) and math.isnan(std))
+    if metric in COST_FORMATS:
+        text = COST_FORMATS[metric](mean)
+        return f"{text} ± {COST_FORMATS[metric](std)}" if has_std else text
     scale, digits = (1.0, 3) if metric in PLAIN_METRICS or metric.startswith("rec_") else (100.0, 1)
     text = f"{mean * scale:.{digits}f}"
-    if std is not None and not (isinstance(std, float) and math.isnan(std)):
+    if has_std:
         text += f" ± {std * scale:.{digits}f}"
     return text
 
@@ -41,6 +58,8 @@ def format_cell(metric: str, mean: float, std: float | None) -> str:
 def _condition_order(protocol: str, conditions) -> list[str]:
     if protocol == "fixed":
         return [c for c in TABLE_PATTERN_ORDER if c in set(conditions)]
+    if protocol == "imbalanced":  # "L0.3-V0.5-A0.7": as text, that is by the L, then V, then A rate
+        return sorted(set(conditions))
     return sorted(set(conditions), key=float)
 
 
