@@ -7,6 +7,11 @@ trains, so two sweeps started at once never train the same run twice. A run that
 as failed with its traceback and the sweep goes on. Each run is saved in one transaction, so Ctrl-C
 (or a kill) leaves the store consistent: the run is marked ``interrupted`` (by the next sweep, after
 a kill) and its partial artifacts are removed.
+
+With ``--jobs N`` or ``--launcher ray|slurm`` the same guarantees hold: this process (the driver)
+still claims each run and saves its ``running`` row before a worker trains it
+(:mod:`mmbench.launchers`), and alone writes what comes back. Ctrl-C cancels what has not started,
+stops what runs, marks those runs ``interrupted`` and removes their folders.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +36,8 @@ from mmbench.data.datamodule import DataInfo
 from mmbench.data.loading import check_available, load_dataset
 from mmbench.data.types import DatasetBundle
 from mmbench.execute import ResolvedRun, check_overrides_apply, limit_bundle, prepare, resolve, train_and_evaluate
+from mmbench.launchers import (Completion, DataSource, Launcher, RunTask, check_launch_options, is_sequential,
+                               make_launcher, threads_per_run)
 from mmbench.sweep import SweepOptions, expand
 from mmbench.results import ResultStore, RunRecord
 from mmbench.results.keys import config_id, key_hash, slot_id
@@ -112,10 +120,13 @@ class Runner:
         return entries
 
     def run(self) -> SweepSummary:
+        check_launch_options(self.options)
         runs = self.resolve()
         reaped = self.store.reap_abandoned()
         if reaped:
             log.warning("%d run(s) left by a killed process marked interrupted: %s", len(reaped), ", ".join(reaped))
+        if not is_sequential(self.options):
+            return self._run_launched(runs)
         summary = SweepSummary()
         with _Heartbeat(self.store), tqdm(runs, desc="mmbench sweep", unit="run", disable=None) as progress:
             for resolved in progress:
@@ -166,6 +177,94 @@ class Runner:
         record.ended_at, record.duration_s = _now(), time.monotonic() - clock
         self.store.save(record)
 
+    # -- several runs at once: this process claims and records, a launcher's workers train ------------
+    def _run_launched(self, runs: list[ResolvedRun]) -> SweepSummary:
+        """Keep the launcher's capacity in flight; record each run that comes back as it comes back."""
+        summary, queue = SweepSummary(), deque(runs)
+        in_flight: dict[str, _InFlight] = {}
+        folder = Path(self.options.results_dir) / "slurm" / self.group
+        with make_launcher(self.options, folder) as launcher, _Heartbeat(self.store), \
+                tqdm(total=len(runs), desc="mmbench sweep", unit="run", disable=None) as progress:
+            try:
+                while queue or in_flight:
+                    self._fill(launcher, queue, in_flight, summary, progress)
+                    for completion in launcher.wait(timeout_s=1.0):
+                        status = self._record_completion(in_flight[completion.task.run_id], completion)
+                        del in_flight[completion.task.run_id]
+                        getattr(summary, status).append(completion.task.label)
+                        progress.update(1)
+                    progress.set_postfix_str(f"done {len(summary.finished)} | running {len(in_flight)} | "
+                                             f"failed {len(summary.failed)}")
+            except BaseException as error:  # Ctrl-C, or the launcher itself failed: leave the store consistent
+                launcher.cancel()
+                why = ("interrupted by the user (Ctrl-C)" if isinstance(error, KeyboardInterrupt)
+                       else f"the sweep stopped: {type(error).__name__}: {error}")
+                for pending in in_flight.values():
+                    self._abandon(pending, why)
+                raise
+        return summary
+
+    def _fill(self, launcher: Launcher, queue: deque, in_flight: dict, summary: SweepSummary, progress) -> None:
+        """Claim and open runs until the launcher's capacity is in flight, then submit them together."""
+        tasks = []
+        while queue and len(in_flight) < launcher.capacity:
+            resolved = queue.popleft()
+            pending = self._open(resolved)
+            if isinstance(pending, str):  # finished already, or held by another live process
+                getattr(summary, pending).append(resolved.spec.label)
+                progress.total -= 1  # the bar and its ETA count what this sweep trains
+                progress.refresh()
+                continue
+            in_flight[pending.task.run_id] = pending
+            tasks.append(pending.task)
+        if tasks:
+            launcher.submit(tasks)  # several at once: one array job on SLURM
+
+    def _open(self, resolved: ResolvedRun) -> "_InFlight | str":
+        """Claim ``resolved`` and save its ``running`` row; "skipped" or "held" when it is not ours to run."""
+        key = resolved.key()
+        digest = key_hash(key)
+        run_id = f"{digest[:12]}-{uuid.uuid4().hex[:6]}"
+        claim = self.store.claim(digest, run_id)
+        if claim != "claimed":
+            return "skipped" if claim == "finished" else "held"
+        record = self._record(resolved, key, digest, run_id, _now())
+        self.store.save(record)  # the row exists before its folder: no orphan folder after a kill
+        options = self.options
+        task = RunTask(run_id=run_id, label=resolved.spec.label, resolved=resolved, key=key,
+                       data=DataSource(_absolute(options.data_dir), options.data_variant, options.synth_size,
+                                       options.limit),
+                       masks_dir=self.masks_dir.absolute(), run_dir=Path(record.artifacts_dir).absolute(),
+                       group=self.group, threads=threads_per_run(options.jobs))
+        return _InFlight(task, record, digest, time.monotonic())
+
+    def _record_completion(self, pending: "_InFlight", completion: Completion) -> str:
+        """Write what a worker returned (or why it was lost) into the run's row; "finished" or "failed"."""
+        record, outcome = pending.record, completion.outcome
+        error = completion.lost_reason if outcome is None else outcome.error
+        try:
+            if error is None:
+                record.metrics, record.n_test = outcome.metrics, outcome.n_test
+                record.mask_sha256, record.device = outcome.mask_sha256, outcome.device or record.device
+            else:
+                log.error("run failed: %s\n%s", pending.task.label, error)
+            record.status, record.error, record.ended_at = ("failed" if error else "finished"), error, _now()
+            record.duration_s = time.monotonic() - pending.clock
+            if outcome is not None and outcome.started_at:  # the worker's own clock: queueing is not training
+                record.started_at, record.duration_s = outcome.started_at, outcome.duration_s
+            self.store.save(record)
+        finally:
+            self.store.release(pending.digest)
+        return record.status
+
+    def _abandon(self, pending: "_InFlight", why: str) -> None:
+        """A run stopped before it ended: no artifacts, status ``interrupted``, claim released."""
+        record = pending.record
+        shutil.rmtree(pending.task.run_dir, ignore_errors=True)
+        record.artifacts_dir = ""
+        self._close(record, pending.clock, "interrupted", why)
+        self.store.release(pending.digest)
+
     def _record(self, resolved: ResolvedRun, key: dict, digest: str, run_id: str, started: str) -> RunRecord:
         spec = resolved.spec
         bundle = self.bundle(spec.dataset)
@@ -179,6 +278,20 @@ class Runner:
             git_commit=self._commit, config=key, device=device, config_id=config_id(key),
             data_quality=dict(getattr(bundle, "quality", {}) or {}),
             artifacts_dir=str(Path(self.options.results_dir) / "runs" / run_id))
+
+
+@dataclass
+class _InFlight:
+    """A run claimed and handed to a launcher: its task, its row, and when the driver opened it."""
+
+    task: RunTask
+    record: RunRecord
+    digest: str
+    clock: float
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return None if path is None else Path(path).absolute()
 
 
 class _Heartbeat:
