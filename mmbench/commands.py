@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable
 
-from mmbench.constants import DEFAULT_SEEDS, PROTOCOLS
+from mmbench.constants import ALL_PROTOCOLS, DEFAULT_SEEDS
 
 #: Entry-point group of subcommands contributed by packages (``name = "module:register"``).
 COMMAND_GROUP = "mmbench.commands"
@@ -56,16 +56,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from mmbench.registry import resolve_method_names
     from mmbench.runner import Runner
 
-    protocols = PROTOCOLS if args.protocol == "all" else tuple(comma_list(args.protocol))
+    if args.devices.strip() != "1":  # Lightning would start DDP: every rank re-running the whole sweep (#19)
+        raise ValueError(f"--devices {args.devices}: one device per run only (multi-GPU DDP is not supported "
+                         f"yet); use --devices 1, and CUDA_VISIBLE_DEVICES to pick the GPU")
+    protocols = ALL_PROTOCOLS if args.protocol == "all" else tuple(comma_list(args.protocol))
+    eval_rates = tuple(comma_list(args.eval_rates)) or None
+    rates = tuple(comma_list(args.rates)) or None
+    if eval_rates and args.train_setting == "complete" and rates is None:
+        rates = ("0.0",)  # a complete-data model has no missing prior: train (and select) it once, at 0.0
     options = SweepOptions(
         datasets=tuple(comma_list(args.dataset)), methods=tuple(resolve_method_names(args.method)),
-        protocols=protocols, rates=tuple(comma_list(args.rates)) or None,
+        protocols=protocols, rates=rates, eval_rates=eval_rates,
         seeds=tuple(int(s) for s in comma_list(args.seeds)) or DEFAULT_SEEDS, train_setting=args.train_setting,
         selection=args.select, max_epochs=args.max_epochs, early_stop_patience=args.patience, limit=args.limit,
         profile=args.profile, results_dir=args.results, logger=args.logger, accelerator=args.accelerator,
         devices=int(args.devices) if args.devices.isdigit() else args.devices, data_dir=args.data_dir,
         data_variant=args.data_variant, synth_size=args.synth_size, overrides=tuple(args.overrides),
-        keep_checkpoints=args.keep_checkpoints)
+        keep_checkpoints=args.keep_checkpoints, jobs=args.jobs, launcher=args.launcher,
+        ray_address=args.ray_address, retries=args.retries, gpus_per_run=args.gpus_per_run,
+        slurm_partition=args.slurm_partition, slurm_time=args.slurm_time)
     _quiet_lightning()
     runner = Runner(options)
     if args.dry_run:
@@ -92,22 +101,98 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Tune one method (mmbench/tune.py); prints the study's outcome as JSON."""
+    import json
+
+    from mmbench.tune import TuneOptions, tune
+
+    given = {"max_epochs": args.max_epochs, "seed": args.seed,
+             "seeds": tuple(int(s) for s in comma_list(args.seeds)) or None}
+    options = TuneOptions(
+        dataset=args.dataset, method=args.method, trials=args.trials, results_dir=args.results,
+        study_dir=args.study_dir, overrides=tuple(args.overrides), limit=args.limit, data_dir=args.data_dir,
+        data_variant=args.data_variant, synth_size=args.synth_size, accelerator=args.accelerator,
+        devices=int(args.devices) if args.devices.isdigit() else args.devices,
+        **{name: value for name, value in given.items() if value is not None})
+    _quiet_lightning()
+    result = tune(options)
+    summary = result.summary
+    print(json.dumps({"study": result.study, "storage": result.storage, "trials": result.n_trials,
+                      "max_epochs": options.max_epochs, "best_valid_mae": result.best_score, "values": result.values,
+                      "config_id": result.config_id, "runs_finished": len(summary.finished),
+                      "runs_already_done": len(summary.skipped), "runs_failed": len(summary.failed)}, indent=1))
+    print(f"tuned rows beside the defaults: mmbench leaderboard --results {args.results} --dataset {args.dataset}",
+          file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from mmbench.results.exported import open_results
     from mmbench.reports.aggregate import aggregate
     from mmbench.reports.leaderboard import render
-    from mmbench.results import ResultStore
 
     metrics = comma_list(args.metric) or None
-    rows = aggregate(ResultStore(args.results, readonly=True), dataset=args.dataset, protocol=args.protocol,
+    # --compare-published and the page (--out) have their own views; --layout prints the paper tables
+    if args.layout == "matrix":  # --eval-rates runs: train rate x test rate
+        from mmbench.reports.matrix import render_matrices
+
+        rows = aggregate(open_results(args.results), dataset=args.dataset, protocol=args.protocol,
+                         metrics=metrics or ["acc2_non0", "mae"], include_oracle=args.include_oracle)
+        print(render_matrices(rows, args.format, metrics))
+        return 0
+    if getattr(args, "layout", None) and not (getattr(args, "compare_published", False) or getattr(args, "out", None)):
+        from mmbench.reports.layouts import layout_tables, render_layout
+
+        tables = layout_tables(open_results(args.results), args.layout, dataset=args.dataset,
+                               protocol=args.protocol, metrics=metrics, include_oracle=args.include_oracle,
+                               significance=args.significance)
+        print(render_layout(tables, args.format))
+        return 0
+    rows = aggregate(open_results(args.results), dataset=args.dataset, protocol=args.protocol,
                      metrics=None if args.style == "mmsa" else metrics, include_oracle=args.include_oracle)
+    if getattr(args, "compare_published", False):
+        from mmbench.reports.published import compare, load_published, render_comparison
+
+        table = compare(rows, load_published())
+        print(render_comparison(table[table["metric"].isin(metrics)] if metrics else table, args.format))
+        return 0
+    if getattr(args, "out", None):
+        if args.format != "html":
+            raise ValueError(f"--out DIR writes the HTML page; add --format html (got --format {args.format})")
+        print(_write_leaderboard_page(args, rows))
+        return 0
     print(render(rows, args.format, metrics, args.style))
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    from mmbench.results import ResultStore
+def _write_leaderboard_page(args: argparse.Namespace, rows) -> Path:
+    """``leaderboard --format html --out DIR``: the figures under DIR/figures, then the page embedding them."""
+    from mmbench.results.exported import open_results
+    from mmbench.reports.aggregate import counted_runs
+    from mmbench.reports.page import store_provenance, write_page
+    from mmbench.reports.plots import make_figures
 
-    table = ResultStore(args.results, readonly=True).long_table().drop(columns=["synthetic", "n_test", "run_condition"])
+    runs = counted_runs(open_results(args.results).runs())
+    figures = make_figures(rows, args.out / "figures") if len(rows) else []
+    return write_page(rows, args.out, figures, store_provenance(runs, rows))
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from mmbench.results.exported import open_results
+    from mmbench.reports.plots import make_figures
+
+    paths = make_figures(open_results(args.results), args.out, dataset=args.dataset,
+                         metrics=comma_list(args.metric) or None)
+    for path in paths:
+        print(f"{path}\n{path.with_suffix('.pdf')}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mmbench.results.exported import export_table, open_results
+
+    table = export_table(open_results(args.results))  # the long table, with each run's own columns beside it
     if args.format == "parquet":
         import importlib.util
 
@@ -117,12 +202,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValueError('--format parquet needs the optional pyarrow: pip install "mmbench[parquet]" '
                              "(or use --format csv / jsonl)")
         table.to_parquet(args.out, index=False)  # needs the optional pyarrow: pip install "mmbench[parquet]"
-    elif args.format == "jsonl":
-        text = table.to_json(orient="records", lines=True)
-        args.out.write_text(text) if args.out else sys.stdout.write(text)
+    elif args.format == "jsonl":  # a name ending in .gz is compressed
+        table.to_json(args.out or sys.stdout, orient="records", lines=True, compression="infer")
     else:
-        text = table.to_csv(index=False)
-        args.out.write_text(text) if args.out else sys.stdout.write(text)
+        table.to_csv(args.out or sys.stdout, index=False, compression="infer")
     return 0
 
 

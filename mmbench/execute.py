@@ -26,6 +26,7 @@ from mmbench.constants import VALID_MONITOR
 from mmbench.data.datamodule import DataInfo, MaskedSplit, MissingModalityDataModule
 from mmbench.data.registry import metric_family
 from mmbench.data.types import DatasetBundle, SplitData
+from mmbench.determinism import configure_determinism
 from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import TrainingMeans, recovery_fidelity, regression_metrics
 from mmbench.metrics.cost import PeakMemory, parameter_count
@@ -176,16 +177,9 @@ def prepare(resolved: ResolvedRun, bundle: DatasetBundle, info: DataInfo, masks_
     """Load (or draw once and save) the run's masks and give the method the data facts of its setting."""
     spec = resolved.spec
     train_mask, valid, test = run_masks(masks_dir, spec.dataset, bundle.splits, spec.protocol, spec.condition,
-                                        spec.seed, spec.train_setting)
+                                        spec.seed, spec.train_setting, spec.test_conditions)
     info = info.for_run(bundle.splits["train"], spec.train_setting, train_mask)
     return PreparedRun(resolved, bundle, info, train_mask, valid, test)
-
-
-def configure_determinism(seed: int) -> None:
-    """Same machine, same seed, same numbers."""
-    L.seed_everything(seed, workers=True, verbose=False)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.set_num_threads(int(os.environ.get("MMBENCH_THREADS", max(1, min(4, os.cpu_count() or 1)))))
 
 
 def make_logger(kind: str, run_dir: Path, group: str):
@@ -203,7 +197,7 @@ def make_logger(kind: str, run_dir: Path, group: str):
 def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tuple[list[MetricRow], int]:
     """Fit with validation-only selection, then evaluate the selected model on every condition."""
     spec, options = prepared.spec, prepared.spec.options
-    configure_determinism(spec.seed)
+    configure_determinism(spec.seed, options.accelerator)
     selection_split = "test" if spec.selection == "test-oracle" else "valid"
     selection_masks = prepared.test_masks if selection_split == "test" else prepared.valid_masks
     resolved = prepared.resolved
@@ -270,7 +264,8 @@ def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
             if split == "test":  # what one prediction costs; the run's other costs are added per condition
                 values["infer_ms"] = 1000.0 * elapsed_s / max(1, len(ids))
             mask_sha256 = mask.sha256()
-            rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask_sha256)
+            rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask_sha256,
+                               achieved_rates=getattr(mask, "achieved_rates", None))
                      for name, value in values.items()]
             predictions += [{"split": split, "condition": condition, "id": i, "label": y, "pred": p}
                             for i, y, p in zip(ids, labels.tolist(), preds.tolist())]

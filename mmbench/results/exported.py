@@ -25,7 +25,8 @@ from mmbench.results.store import ResultStore, StoreError
 #: Run columns carried beside every row of an export (``config`` is exported as ``run_key``).
 RUN_COLUMNS = ("config", "started_at", "ended_at", "duration_s", "synthetic", "n_test", "data_quality",
                "git_commit", "package_version", "device", "error")
-_METRIC_COLUMNS = ("run_id", "split", "condition", "achieved_rate", "metric", "value", "mask_sha256")
+_METRIC_COLUMNS = ("run_id", "split", "condition", "achieved_rate", "metric", "value", "mask_sha256",
+                   "achieved_rates")  # an older export without achieved_rates reads it as NULL
 
 
 def export_table(store: ResultStore) -> pd.DataFrame:
@@ -49,7 +50,7 @@ def read_export(path: Path) -> pd.DataFrame:
         return pd.read_csv(path, dtype={"condition": str, "train_condition": str, "run_condition": str},
                            keep_default_na=True)
     if name.endswith((".jsonl", ".jsonl.gz")):
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)  # ids and times stay text
+        return pd.read_json(path, lines=True, dtype=False)  # no type guessing: ids and times stay text
     if name.endswith(".parquet"):
         return pd.read_parquet(path)
     raise StoreError(f"{path}: not a results directory nor an export (.csv[.gz], .jsonl[.gz], .parquet)")
@@ -78,7 +79,8 @@ def open_results(path: Path | str) -> ResultStore:
     with closing(sqlite3.connect(store.path)) as conn, conn:
         conn.executemany(f"INSERT INTO runs ({', '.join(run_fields)}) VALUES ({', '.join('?' * len(run_fields))})",
                          _records(runs, run_fields))
-        conn.executemany(f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        conn.executemany(f"INSERT INTO metrics ({', '.join(_METRIC_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(_METRIC_COLUMNS))})",
                          _records(metrics, list(_METRIC_COLUMNS)))
     return ResultStore(folder, readonly=True)
 
