@@ -16,7 +16,7 @@ from mmbench.data.registry import DATASETS
 from mmbench.data.types import quality_summary
 
 DEFAULT_METRICS = {"mosi": ["acc2_non0", "f1_non0", "acc7"], "sims": ["acc2", "f1", "acc5"]}
-PLAIN_METRICS = ("mae", "corr")
+PLAIN_METRICS = ("mae", "corr", "mei", "mli")  # printed as stored, 3 decimals (the rest x100, 1 decimal)
 MMSA_METRICS = ["acc2_has0/non0", "f1_has0/non0", "acc7", "mae", "corr"]
 HEADERS = {"acc2_has0/non0": "ACC2 (Has0/Non0)", "f1_has0/non0": "F1 (Has0/Non0)", "acc2_has0": "ACC2 (Has0)", "acc2_non0": "ACC2 (Non0)", "f1_has0": "F1 (Has0)", "f1_non0": "F1 (Non0)",
            "acc7": "ACC7", "acc5": "ACC5", "acc3": "ACC3", "acc2": "ACC2", "f1": "F1", "mae": "MAE", "corr": "Corr"}
@@ -44,6 +44,8 @@ COST_FORMATS = {"train_s": "{:.0f}".format, "infer_ms": _significant, "params": 
 
 
 def format_cell(metric: str, mean: float, std: float | None) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"  # undefined, e.g. the equity index of a model whose modalities all contribute nothing
     has_std = std is not None and not (isinstance(std, float) and math.isnan(std))
     if metric in COST_FORMATS:
         text = COST_FORMATS[metric](mean)

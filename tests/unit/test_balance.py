@@ -90,3 +90,10 @@ def test_a_method_that_declares_no_modality_parameters_gets_no_index():
     module = TwoTowers(1.0)
     module.modality_parameters = lambda: None
     assert math.isnan(fit_and_read_index(module))
+
+
+def test_the_indices_print_as_plain_fractions_and_an_undefined_one_as_a_dash():
+    from mmbench.reports.leaderboard import format_cell
+
+    assert format_cell("mei", 0.4395, 0.0559) == "0.440 ± 0.056"
+    assert format_cell("mli", float("nan"), None) == "—"
