@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 import mmbench
+from mmbench.faiss_index import faiss_index_kind
 from mmbench.data.datamodule import DataInfo
 from mmbench.data.loading import check_available, load_dataset
 from mmbench.data.types import DatasetBundle
@@ -116,7 +117,8 @@ class Runner:
             entries.append({"dataset": spec.dataset, "method": spec.method, "protocol": spec.protocol,
                             "condition": spec.condition, "seed": spec.seed, "train_setting": spec.train_setting,
                             "selection": spec.selection, "config": resolved.method_config,
-                            "budget": resolved.budget, "config_id": config_id(key), "status": status})
+                            "budget": resolved.budget, "config_id": config_id(key), "status": status,
+                            **({"test_conditions": list(spec.test_conditions)} if spec.test_conditions else {})})
         return entries
 
     def run(self) -> SweepSummary:
@@ -141,12 +143,10 @@ class Runner:
         Returns "finished", "skipped", "held" or "failed".
         """
         started, clock = _now(), time.monotonic()
-        key = resolved.key()
-        digest = key_hash(key)
-        run_id = f"{digest[:12]}-{uuid.uuid4().hex[:6]}"
-        claim = self.store.claim(digest, run_id)
-        if claim != "claimed":
-            return "skipped" if claim == "finished" else "held"
+        claimed = self._claim(resolved)
+        if isinstance(claimed, str):
+            return claimed
+        key, digest, run_id = claimed
         spec = resolved.spec
         record = self._record(resolved, key, digest, run_id, started)
         try:
@@ -171,6 +171,16 @@ class Runner:
             self.store.release(digest)
         self._close(record, clock, "finished", None)
         return "finished"
+
+    def _claim(self, resolved: ResolvedRun) -> tuple[dict, str, str] | str:
+        """(key, key hash, new run id) once this process holds the run; else "skipped" (finished) or "held"."""
+        key = resolved.key()
+        digest = key_hash(key)
+        run_id = f"{digest[:12]}-{uuid.uuid4().hex[:6]}"
+        claim = self.store.claim(digest, run_id)
+        if claim != "claimed":
+            return "skipped" if claim == "finished" else "held"
+        return key, digest, run_id
 
     def _close(self, record: RunRecord, clock: float, status: str, error: str | None) -> None:
         record.status, record.error = status, error
@@ -222,12 +232,10 @@ class Runner:
 
     def _open(self, resolved: ResolvedRun) -> "_InFlight | str":
         """Claim ``resolved`` and save its ``running`` row; "skipped" or "held" when it is not ours to run."""
-        key = resolved.key()
-        digest = key_hash(key)
-        run_id = f"{digest[:12]}-{uuid.uuid4().hex[:6]}"
-        claim = self.store.claim(digest, run_id)
-        if claim != "claimed":
-            return "skipped" if claim == "finished" else "held"
+        claimed = self._claim(resolved)
+        if isinstance(claimed, str):
+            return claimed
+        key, digest, run_id = claimed
         record = self._record(resolved, key, digest, run_id, _now())
         self.store.save(record)  # the row exists before its folder: no orphan folder after a kill
         options = self.options
@@ -270,6 +278,7 @@ class Runner:
         bundle = self.bundle(spec.dataset)
         device = "cuda" if torch.cuda.is_available() and self.options.accelerator in ("auto", "gpu", "cuda") \
             else "cpu"
+        device = f"{device}; {faiss_index_kind(device)}"  # which nearest-neighbour index a retriever used
         return RunRecord(
             run_id=run_id, config_hash=digest, dataset=spec.dataset, data_sha256=bundle.source_sha256,
             method=spec.method, protocol=spec.protocol, condition=spec.condition, train_setting=spec.train_setting,

@@ -145,24 +145,29 @@ def render(rows: pd.DataFrame, fmt: str, metrics: list[str] | None = None, style
         return json.dumps(records, indent=1)
     if rows.empty:
         return "no finished runs in this store for the chosen filters"
+    return render_titled(build_tables(rows, metrics, style), fmt)
+
+
+def render_titled(tables: list[tuple[str, pd.DataFrame]], fmt: str, *, index: bool = True) -> str:
+    """Titled tables in ``md``, ``csv``, ``latex`` or ``html``: every text view of the reports."""
     parts = []
-    for title, table in build_tables(rows, metrics, style):
+    for title, table in tables:
         if fmt == "md":
-            parts.append(f"### {title}\n\n{_markdown(table)}")
+            parts.append(f"### {title}\n\n{_markdown(table, index=index)}")
         elif fmt == "csv":
-            parts.append(f"# {title}\n{table.to_csv()}")
+            parts.append(f"# {title}\n{table.to_csv(index=index)}")
         elif fmt == "latex":
-            parts.append(f"% {title}\n{table.to_latex()}")
+            parts.append(f"% {title}\n{table.to_latex(index=index)}")
         elif fmt == "html":
-            parts.append(f"<h3>{title}</h3>\n{table.to_html()}")
+            parts.append(f"<h3>{title}</h3>\n{table.to_html(index=index)}")
         else:
             raise ValueError(f"unknown format {fmt!r}; choose md, csv, json, latex or html")
     return "\n\n".join(parts)
 
 
-def _markdown(table: pd.DataFrame) -> str:
+def _markdown(table: pd.DataFrame, *, index: bool = True) -> str:
     """A markdown table without needing the optional ``tabulate`` package."""
-    header = ["method", *table.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join([str(index), *map(str, row)]) + " |" for index, row in table.iterrows()]
+    header = [table.index.name or "method", *table.columns] if index else list(table.columns)
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join([*([str(i)] if index else []), *map(str, row)]) + " |" for i, row in table.iterrows()]
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mmbench.reports.leaderboard import HEADERS, PLAIN_METRICS, _markdown, format_cell, table_title
+from mmbench.reports.leaderboard import HEADERS, PLAIN_METRICS, format_cell, render_titled, table_title
 
 #: One matrix per these columns (``label`` is the method configuration without its ``[train r]`` part).
 MATRIX_KEYS = ["dataset", "protocol", "train_setting", "selection", "config_id", "metric"]
@@ -49,19 +49,12 @@ def matrices(rows: pd.DataFrame, metrics: list[str] | None = None) -> list[tuple
 
 
 def render_matrices(rows: pd.DataFrame, fmt: str, metrics: list[str] | None = None) -> str:
-    parts = []
-    for title, _, table in matrices(rows, metrics):
-        if fmt == "md":
-            parts.append(f"### {title}\n\n{_markdown(table)}")
-        elif fmt == "csv":
-            parts.append(f"# {title}\n{table.to_csv()}")
-        elif fmt == "latex":
-            parts.append(f"% {title}\n{table.to_latex()}")
-        elif fmt == "json":
-            parts.append(table.to_json(orient="index"))
-        else:
-            raise ValueError(f"--layout matrix prints md, csv, latex or json, not {fmt!r}")
-    return "\n\n".join(parts) if parts else "no --eval-rates results in this store for the chosen filters"
+    found = matrices(rows, metrics)
+    if not found:
+        return "no --eval-rates results in this store for the chosen filters"
+    if fmt == "json":
+        return "\n".join(table.to_json(orient="index") for _, _, table in found)
+    return render_titled([(title, table) for title, _, table in found], fmt)
 
 
 def matrix_heatmaps(rows: pd.DataFrame, metrics: list[str]) -> list[tuple[str, object]]:

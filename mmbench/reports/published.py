@@ -20,7 +20,7 @@ import pandas as pd
 import mmbench
 from mmbench.constants import PROTOCOLS, TABLE_PATTERN_ORDER
 from mmbench.data.registry import DATASETS
-from mmbench.reports.leaderboard import HEADERS, PLAIN_METRICS, format_cell
+from mmbench.reports.leaderboard import HEADERS, PLAIN_METRICS, format_cell, render_titled
 
 PUBLISHED_CSV = Path(mmbench.__file__).parents[1] / "results" / "published" / "published.csv"
 COLUMNS = ("source", "citation", "dataset", "method", "protocol", "condition", "metric", "has0_non0", "value",
@@ -216,23 +216,8 @@ def render_comparison(table: pd.DataFrame, fmt: str) -> str:
         return json.dumps(records, indent=1)
     if table.empty:
         return "no published number matches a finished run in this store for the chosen filters"
-    parts = []
-    for dataset, group in table.groupby("dataset", sort=False):
-        title = _title(dataset, group)
-        shown = _display(group)
-        if fmt == "md":
-            header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns)
-            body = "\n".join("| " + " | ".join(map(str, r)) + " |" for r in shown.itertuples(index=False))
-            parts.append(f"### {title}\n\n{header}\n{body}")
-        elif fmt == "csv":
-            parts.append(f"# {title}\n{shown.to_csv(index=False)}")
-        elif fmt == "latex":
-            parts.append(f"% {title}\n{shown.to_latex(index=False)}")
-        elif fmt == "html":
-            parts.append(f"<h3>{title}</h3>\n{shown.to_html(index=False)}")
-        else:
-            raise ValueError(f"unknown format {fmt!r}; choose md, csv, json, latex or html")
-    return "\n\n".join(parts)
+    tables = [(_title(dataset, group), _display(group)) for dataset, group in table.groupby("dataset", sort=False)]
+    return render_titled(tables, fmt, index=False)
 
 
 def _title(dataset: str, group: pd.DataFrame) -> str:

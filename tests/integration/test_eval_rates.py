@@ -71,3 +71,11 @@ def test_the_matrix_has_a_row_per_training_rate_and_a_column_per_test_rate(store
     assert "| 0.3 |" in render_matrices(rows, "md")
     stems = [p.stem for p in make_figures(rows, tmp_path, log=lambda _: None)]
     assert any(stem.startswith("matrix_mosi-synth_random_same_fusion") for stem in stems)
+
+
+def test_a_dry_run_lists_what_each_run_will_be_tested_at(tmp_path):
+    runner = runner_on_tiny_data(tmp_path, ["fusion"], seeds=(1111,), protocols=("random",), rates=("0.3",),
+                                 eval_rates=("0.0", "0.7"))
+    (entry,) = runner.dry_run()
+    assert entry["condition"] == "0.3" and entry["test_conditions"] == ["0.3", "0.0", "0.7"]
+    assert entry["status"] == "new"

@@ -220,6 +220,7 @@ def test_every_run_records_its_cost_beside_each_tested_condition(tmp_path):
     assert (mean["train_s"] == 0).all() and (mean["params"] == 0).all()  # nothing to train
     assert (fusion["infer_ms"] > 0).all() and (fusion["peak_mem_mb"] > 0).all()
     assert fusion["params"].iloc[0] > 1000
+    assert set(ResultStore(tmp_path).runs()["device"]) == {"cpu; faiss-cpu"}  # which index a retriever used
     assert not table[table["split"] == "valid"]["metric"].isin(COST_METRICS).any()
     # fusion declares its per-modality encoders: it gets a learning index; mean trains nothing, none
     assert set(test.loc[test["metric"] == "mli", "method"]) == {"fusion"}
