@@ -32,8 +32,10 @@ def test_protocol_all_fills_the_store_and_the_leaderboard_prints_fixed_and_rando
     rows = json.loads(capsys.readouterr().out)
     protocols = {row["protocol"] for row in rows}
     assert protocols == {"fixed", "random", "frame"}
-    fusion_fixed = [r for r in rows if r["method"] == "fusion" and r["protocol"] == "fixed"]
+    fusion_fixed = [r for r in rows if r["method"] == "fusion" and r["protocol"] == "fixed" and r["metric"] != "mei"]
     assert {r["condition"] for r in fusion_fixed} == {"A", "V", "L", "VA", "LA", "LV", "LVA"}
+    # the equity index: one value per model over its seven patterns
+    assert [r["condition"] for r in rows if r["method"] == "fusion" and r["metric"] == "mei"] == ["all"]
     assert all(r["n_seeds"] == 2 and r["synthetic"] for r in fusion_fixed)
     random_rows = [r for r in rows if r["protocol"] == "random" and r["condition"] == "0.5"]
     assert random_rows and all(abs(r["achieved_rate"] - 0.5) < 0.01 for r in random_rows)
