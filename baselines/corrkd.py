@@ -208,6 +208,10 @@ class CorrKD(MMBenchMethod):
     def forward(self, batch: dict) -> Tensor:
         return self.student(batch)[1]
 
+    def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The student's per-modality transformers (the learning index; the teacher trains in its own stage)."""
+        return {m: list(encoder.parameters()) for m, encoder in zip(MODALITIES, self.student.encoders)}
+
     def train(self, mode: bool = True) -> "CorrKD":
         super().train(mode)
         if not any(p.requires_grad for p in self.teacher.parameters()):

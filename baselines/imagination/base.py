@@ -166,6 +166,10 @@ class EmbeddingImagination(MMBenchMethod):
     def forward(self, batch: dict) -> Tensor:
         return self.score(self.imagine(batch)[2])
 
+    def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """Each modality's own encoder (the learning index; the shared autoencoder belongs to none)."""
+        return {m: list(encoder.parameters()) for m, encoder in zip(MODALITIES, self.encoders.encoders)}
+
     def predict(self, batch: dict) -> Prediction:
         """The score and the imagined embedding decoded to input features, from one imagination."""
         _, imagined, latents = self.imagine(batch)

@@ -368,6 +368,12 @@ class SMCMSA(MMBenchMethod):
         return {"loss": task + self.hparams.text_decoder_weight * text_decoder, "task": task,
                 "text_decoder": text_decoder, "donor_rate": donor_rate}
 
+    def modality_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """Each modality's projection and attention block in the fusion network (the learning index)."""
+        fusion = self.fusion
+        return {m: [*projection.parameters(), *encoder.parameters()]
+                for m, projection, encoder in zip(MODALITIES, fusion.projections, fusion.encoders)}
+
     def predict(self, batch: dict) -> Prediction:
         """The score and ``recovered``: the donated raw features (B, T, D) of each modality."""
         inputs, _ = self.complete_missing(batch)

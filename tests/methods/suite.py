@@ -86,6 +86,25 @@ def a_masked_out_modality_cannot_change_the_prediction(name: str) -> None:
         assert torch.allclose(model(batch), model(tampered), atol=1e-5)
 
 
+def declared_modality_parameters_are_its_own_disjoint_and_trained(name: str) -> None:
+    """What a method declares per modality (the learning index reads it) is its own trainable
+    parameters, each in one modality only, and each modality's gets a gradient from the task loss.
+    A method that declares nothing is reported as such (no index), which passes."""
+    bundle = tiny_bundle()
+    model = build(name, bundle).train()
+    groups = model.modality_parameters()
+    if groups is None:
+        return
+    assert set(groups) == {"L", "V", "A"} and all(groups.values())
+    owned = {id(p) for p in model.parameters()}
+    ids = [id(p) for params in groups.values() for p in params]
+    assert len(ids) == len(set(ids)) and set(ids) <= owned
+    _loss(model, make_batch(bundle.splits["train"])).backward()
+    for modality, params in groups.items():
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params), modality
+
+
 CHECKS = (builds_and_predicts_one_finite_score_per_sample,
           predictions_are_the_validation_scores_with_input_space_recoveries,
-          training_loss_is_finite_and_falls, a_masked_out_modality_cannot_change_the_prediction)
+          training_loss_is_finite_and_falls, a_masked_out_modality_cannot_change_the_prediction,
+          declared_modality_parameters_are_its_own_disjoint_and_trained)
