@@ -22,6 +22,7 @@ how many seeds, and the one legend of a figure sits outside its panels so it nev
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -130,6 +131,10 @@ def new_figure(n_panels: int, *, panel_width: float = 4.4, height: float = 3.6) 
     return figure
 
 
+#: Characters per line of a legend label before it wraps.
+LEGEND_WRAP = 34
+
+
 def figure_legend(figure: Figure, order: Sequence[str] = ()) -> None:
     """One legend for all panels, right of them so it never hides data.
 
@@ -145,7 +150,9 @@ def figure_legend(figure: Figure, order: Sequence[str] = ()) -> None:
     columns = 1 if len(labels) <= 14 else 2
     # Centred beside the panels, below the title; a long legend makes the figure taller, not cramped.
     figure.set_figheight(max(figure.get_figheight(), 0.3 * math.ceil(len(labels) / columns) + 1.6))
-    figure.legend([handles[label] for label in labels], labels, loc="outside right center", ncols=columns,
+    # A configuration's label can run long ("ae [tuned, lr=..., ...]"): wrapped, it leaves the panels their width.
+    shown = [textwrap.fill(label, LEGEND_WRAP, subsequent_indent="  ") for label in labels]
+    figure.legend([handles[label] for label in labels], shown, loc="outside right center", ncols=columns,
                   frameon=False)
 
 
