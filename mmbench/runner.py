@@ -157,6 +157,7 @@ class Runner:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.json").write_text(json.dumps(key, indent=2, sort_keys=True, default=str))
             record.metrics, record.n_test = train_and_evaluate(prepared, run_dir, self.group)
+            self._close(record, clock, "finished", None)  # before the claim goes: no gap for a second trainer
         except KeyboardInterrupt:
             shutil.rmtree(record.artifacts_dir, ignore_errors=True)  # a partial run keeps no artifacts
             record.artifacts_dir = ""
@@ -169,7 +170,6 @@ class Runner:
             return "failed"
         finally:
             self.store.release(digest)
-        self._close(record, clock, "finished", None)
         return "finished"
 
     def _claim(self, resolved: ResolvedRun) -> tuple[dict, str, str] | str:

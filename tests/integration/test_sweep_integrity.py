@@ -90,6 +90,20 @@ def test_a_claim_held_by_a_live_process_is_respected_and_a_dead_ones_is_taken_ov
         sleeper.kill()
 
 
+def test_a_run_is_recorded_finished_before_its_claim_is_released(tmp_path, monkeypatch):
+    # in the gap between the two, a second sweep would find neither a claim nor a finished run and train it again
+    finished_at_release = []
+    release = ResultStore.release
+
+    def checking_release(store, config_hash):
+        finished_at_release.append(store.is_finished(config_hash))
+        release(store, config_hash)
+
+    monkeypatch.setattr(ResultStore, "release", checking_release)
+    summary = tiny_runner(tmp_path, ("fusion", "mean"), seeds=(1111,)).run()
+    assert len(summary.finished) == 2 and finished_at_release == [True, True]
+
+
 def test_the_same_sweep_started_twice_at_once_trains_each_run_once(tmp_path):
     results = tmp_path / "runs"
     command = [sys.executable, "-m", "mmbench.cli", "run", "--dataset", "mosi-synth", "--method", "mean,fusion",
