@@ -47,8 +47,7 @@ def _quiet_lightning() -> None:
 
     for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # the workers warning: data.datamodule hides it
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from mmbench.constants import MODALITIES
 from mmbench.data.datamodule import DataInfo, MaskedSplit
 from mmbench.missing import MaskSet
 from mmbench.data.types import DatasetBundle, SplitData
+from mmbench.method import MMBenchMethod
 
 DIMS = {"L": 12, "V": 6, "A": 4}
 SEQ = {"L": 8, "V": 10, "A": 12}
@@ -91,3 +92,15 @@ def fit_tiny(model, datamodule, epochs: int = 1):
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=datamodule)
     return trainer
+
+
+class OneWeightMethod(MMBenchMethod):
+    """The smallest trainable method: one weight, the same score for every sample. Runner and launcher
+    tests subclass it to fail, die or 'recover' on purpose."""
+
+    def __init__(self, data):
+        super().__init__(data)
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch):
+        return self.weight.expand(len(batch["label"]))

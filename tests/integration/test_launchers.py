@@ -12,18 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 
 from mmbench.cli import main
 from mmbench.launchers import Completion, Launcher
 from mmbench.launchers.work import WORKER_LOG
-from mmbench.method import MMBenchMethod
 from mmbench.metrics.cost import COST_METRICS
 from mmbench.registry import register_method
 from mmbench.results import ResultStore
 from mmbench.runner import Runner, SweepSummary
 from mmbench.sweep import SweepOptions
-from tests.helpers import tiny_bundle
+from tests.helpers import OneWeightMethod, tiny_bundle
 
 SWEEP = {"datasets": ("mosi-synth",), "methods": ("mean", "fusion"), "protocols": ("fixed", "random"),
          "rates": ("0.5",), "seeds": (1111,), "limit": 48, "max_epochs": 1}
@@ -81,15 +79,8 @@ def test_two_jobs_store_what_the_sequential_runner_stores(tmp_path, data_dir, se
     assert len(again.skipped) == 4 and not again.finished  # a finished run is never repeated
 
 
-class _Linear(MMBenchMethod):
+class _Linear(OneWeightMethod):
     """A trainable one-weight method whose training step may kill its own process."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, batch):
-        return self.weight.expand(len(batch["label"]))
 
     def training_loss(self, batch):
         if self.should_die():

@@ -13,25 +13,18 @@ import pandas as pd
 import pytest
 import torch
 
-from mmbench.method import MMBenchMethod, Prediction
+from mmbench.method import Prediction
 from mmbench.metrics.cost import COST_METRICS, PeakMemory, parameter_count
 from mmbench.sweep import SweepOptions
 from mmbench.registry import register_method
 from mmbench.results import ResultStore
 from mmbench.runner import Runner
-from tests.helpers import tiny_bundle
+from tests.helpers import OneWeightMethod, tiny_bundle
 
 
 @register_method("exploding-test-method")
-class Exploding(MMBenchMethod):
+class Exploding(OneWeightMethod):
     """Raises in its first training step, to test that the sweep goes on."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, batch):
-        return self.weight.expand(len(batch["label"]))
 
     def training_loss(self, batch):
         raise RuntimeError("boom: deliberate failure")
@@ -113,15 +106,8 @@ def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
 
 
 @register_method("zero-recovery-test-method")
-class ZeroRecovery(MMBenchMethod):
+class ZeroRecovery(OneWeightMethod):
     """'Recovers' every modality as zeros: its fidelity must equal the zero-imputation reference."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.weight = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, batch):
-        return self.weight.expand(len(batch["label"]))
 
     def predict(self, batch):
         return Prediction(self(batch), {"V": torch.zeros_like(batch["vision"]),
