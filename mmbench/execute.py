@@ -29,7 +29,7 @@ from mmbench.data.types import DatasetBundle, SplitData
 from mmbench.determinism import configure_determinism
 from mmbench.masks import combined_sha256, run_masks
 from mmbench.metrics import TrainingMeans, recovery_fidelity, regression_metrics
-from mmbench.metrics.cost import PeakMemory, parameter_count
+from mmbench.metrics.cost import PeakMemory, PredictionTimer, parameter_count
 from mmbench.metrics.learning import ModalityGradientNorms
 from mmbench.missing import MaskSet
 from mmbench.sweep import QUICK_PROFILE, RunSpec
@@ -243,32 +243,44 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: Path, group: str) -> tupl
 
 def evaluate(trainer: L.Trainer, model, datamodule: MissingModalityDataModule,
              prepared: PreparedRun) -> tuple[list[MetricRow], list[dict]]:
-    """Metrics and per-sample predictions of the selected model, on valid and test, per condition."""
+    """Metrics and per-sample predictions of the selected model, on valid and test, per condition.
+
+    Every (split, condition) goes through one ``trainer.predict`` call, one dataloader each: the model
+    moves to its device (and a method rebuilds its indexes in ``on_predict_start``) once per run, not
+    once per condition.
+    """
     rows: list[MetricRow] = []
     predictions: list[dict] = []
     train = prepared.bundle.splits["train"]
     train_means = TrainingMeans(train.features, train.lengths)  # one pass per run, not per condition
     family = metric_family(prepared.spec.dataset)
-    for split, masks in (("valid", prepared.valid_masks), ("test", prepared.test_masks)):
-        for condition, mask in masks.items():
-            loader = datamodule.loader_for(MaskedSplit(prepared.bundle.splits[split], mask))
-            started = time.perf_counter()
-            outputs = trainer.predict(model, dataloaders=loader)
-            elapsed_s = time.perf_counter() - started
-            preds = torch.cat([o["pred"] for o in outputs])
-            labels = torch.cat([o["label"] for o in outputs])
-            ids = [i for o in outputs for i in o["id"]]
-            values = regression_metrics(preds, labels, family)
-            if "recovered" in outputs[0]:
-                values.update(_fidelity(outputs, ids, prepared.bundle.splits[split], train_means, mask))
-            if split == "test":  # what one prediction costs; the run's other costs are added per condition
-                values["infer_ms"] = 1000.0 * elapsed_s / max(1, len(ids))
-            mask_sha256 = mask.sha256()
-            rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask_sha256,
-                               achieved_rates=getattr(mask, "achieved_rates", None))
-                     for name, value in values.items()]
-            predictions += [{"split": split, "condition": condition, "id": i, "label": y, "pred": p}
-                            for i, y, p in zip(ids, labels.tolist(), preds.tolist())]
+    passes = [(split, condition, mask) for split, masks in (("valid", prepared.valid_masks),
+                                                            ("test", prepared.test_masks))
+              for condition, mask in masks.items()]
+    loaders = [datamodule.loader_for(MaskedSplit(prepared.bundle.splits[split], mask)) for split, _, mask in passes]
+    timer = PredictionTimer(len(loaders))
+    trainer.callbacks.append(timer)
+    try:
+        per_loader = trainer.predict(model, dataloaders=loaders)
+    finally:
+        trainer.callbacks.remove(timer)
+    if len(loaders) == 1:  # Lightning returns a flat list for a single dataloader
+        per_loader = [per_loader]
+    for (split, condition, mask), outputs, elapsed_s in zip(passes, per_loader, timer.seconds):
+        preds = torch.cat([o["pred"] for o in outputs])
+        labels = torch.cat([o["label"] for o in outputs])
+        ids = [i for o in outputs for i in o["id"]]
+        values = regression_metrics(preds, labels, family)
+        if "recovered" in outputs[0]:
+            values.update(_fidelity(outputs, ids, prepared.bundle.splits[split], train_means, mask))
+        if split == "test":  # what one prediction costs; the run's other costs are added per condition
+            values["infer_ms"] = 1000.0 * elapsed_s / max(1, len(ids))
+        mask_sha256 = mask.sha256()
+        rows += [MetricRow(split, condition, name, float(value), mask.achieved_rate, mask_sha256,
+                           achieved_rates=getattr(mask, "achieved_rates", None))
+                 for name, value in values.items()]
+        predictions += [{"split": split, "condition": condition, "id": i, "label": y, "pred": p}
+                        for i, y, p in zip(ids, labels.tolist(), preds.tolist())]
     return rows, predictions
 
 

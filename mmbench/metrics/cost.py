@@ -6,7 +6,8 @@ They are measurements, not seeded results: two runs of one seed agree on every m
 
 - ``train_s``: wall seconds of the whole fit, pretraining stages and validation included (0 for a
   method with nothing to train).
-- ``infer_ms``: wall milliseconds per test sample of one condition's prediction pass.
+- ``infer_ms``: wall milliseconds per test sample spent in one condition's prediction steps
+  (:class:`PredictionTimer`; loading the batches is not counted).
 - ``params``: parameters of the method's module, frozen ones included (an LLM the method loads
   outside its module, such as OMG-Agent's planner, is not counted).
 - ``peak_mem_mb``: peak resident memory of the process during the run (RSS, MiB) on CPU; on CUDA,
@@ -15,9 +16,11 @@ They are measurements, not seeded results: two runs of one seed agree on every m
 from __future__ import annotations
 
 import resource
+import time
 import sys
 from pathlib import Path
 
+import lightning as L
 import torch
 
 COST_METRICS = ("train_s", "infer_ms", "params", "peak_mem_mb")
@@ -62,3 +65,26 @@ class PeakMemory:
             pass
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+class PredictionTimer(L.Callback):
+    """Wall seconds spent in the prediction steps of each dataloader of one ``trainer.predict`` call.
+
+    Loading a batch is not counted, so the figure is the method's cost, not the loader's. On CUDA the
+    clock waits for the device, which runs asynchronously.
+    """
+
+    def __init__(self, n_loaders: int):
+        self.seconds = [0.0] * n_loaders
+        self._started = 0.0
+
+    def _now(self, module) -> float:
+        if module.device.type == "cuda":
+            torch.cuda.synchronize(module.device)
+        return time.perf_counter()
+
+    def on_predict_batch_start(self, trainer, module, batch, batch_idx, dataloader_idx=0) -> None:
+        self._started = self._now(module)
+
+    def on_predict_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.seconds[dataloader_idx] += self._now(module) - self._started

@@ -8,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from mmbench.method import Prediction
-from mmbench.metrics.cost import COST_METRICS, PeakMemory, parameter_count
+from mmbench.metrics.cost import COST_METRICS, PeakMemory, PredictionTimer, parameter_count
 from mmbench.sweep import SweepOptions
 from mmbench.registry import register_method
 from mmbench.results import ResultStore
@@ -211,6 +212,39 @@ def test_every_run_records_its_cost_beside_each_tested_condition(tmp_path):
     # fusion declares its per-modality encoders: it gets a learning index; mean trains nothing, none
     assert set(test.loc[test["metric"] == "mli", "method"]) == {"fusion"}
     assert 0.0 <= test.loc[test["metric"] == "mli", "value"].iloc[0] <= 1.0
+
+
+def test_a_run_predicts_every_split_and_condition_in_one_call(tmp_path, monkeypatch):
+    # one call: the model moves to its device, and a method rebuilds its indexes, once per run
+    calls = []
+    predict = L.Trainer.predict
+
+    def counting_predict(trainer, model, dataloaders=None, **kwargs):
+        calls.append(len(dataloaders))
+        return predict(trainer, model, dataloaders=dataloaders, **kwargs)
+
+    monkeypatch.setattr(L.Trainer, "predict", counting_predict)
+    runner_on_tiny_data(tmp_path, ["fusion"], seeds=(1111,), max_epochs=1).run()
+    table = ResultStore(tmp_path).long_table()
+    passes = table[["split", "condition"]].drop_duplicates()
+    assert calls == [len(passes)] and len(passes) == 2 * 7  # valid and test, the 7 patterns each
+
+
+def test_the_prediction_timer_charges_each_dataloader_its_own_steps():
+    class Sleepy(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def predict_step(self, batch, batch_idx, dataloader_idx=0):
+            time.sleep(0.05 * dataloader_idx)  # the second loader's steps cost 50 ms each
+            return batch
+
+    loaders = [torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=1) for _ in range(2)]
+    timer = PredictionTimer(2)
+    L.Trainer(accelerator="cpu", logger=False, callbacks=[timer], enable_progress_bar=False,
+              enable_model_summary=False).predict(Sleepy(), dataloaders=loaders)
+    assert timer.seconds[1] >= 4 * 0.05 and timer.seconds[0] < timer.seconds[1] / 4
 
 
 def test_parameter_count_counts_shared_and_frozen_parameters_once():
