@@ -1,4 +1,5 @@
 """The runner end to end on small data: resume after a kill, failures recorded, same seed same numbers."""
+import gc
 import hashlib
 import os
 import signal
@@ -253,10 +254,25 @@ def test_parameter_count_counts_shared_and_frozen_parameters_once():
     assert parameter_count(torch.nn.Sequential(layer, layer, frozen)) == 11
 
 
-def test_peak_memory_sees_an_allocation_made_after_its_reset():
-    peak = PeakMemory("cpu")
-    peak.reset()
-    before = peak.read_mb()
-    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-    assert peak.read_mb() >= before + 60
-    del block
+def test_peak_memory_forgets_an_earlier_peak_and_sees_an_allocation_made_after_its_reset():
+    def attempt() -> bool:
+        peak = PeakMemory("cpu")
+        earlier = np.ones(256 * 2**20 // 8)  # a 256 MiB peak before the run, touched
+        high = peak.read_mb()
+        del earlier
+        peak.reset()
+        before = peak.read_mb()
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        seen = peak.read_mb()
+        del block
+        return before <= high - 200 and seen >= before + 60
+
+    # Memory another thread of this process frees between the reset and the allocation (a live Ray
+    # client of an earlier test, the collector) lowers the RSS under the reset mark and hides the
+    # allocation; the property must hold in one of three tries, and never holds if the reset fails.
+    gc.collect()
+    gc.disable()
+    try:
+        assert any(attempt() for _ in range(3))
+    finally:
+        gc.enable()
