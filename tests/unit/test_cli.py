@@ -1,6 +1,7 @@
 from importlib.metadata import EntryPoint, entry_points
 
 import pytest
+import torch
 
 from mmbench import commands
 from mmbench.cli import build_parser, main
@@ -122,6 +123,34 @@ def test_methods_reports_a_broken_entry_point_and_still_lists_the_others(monkeyp
 def test_plan_comes_from_the_agents_package_through_the_entry_point_group():
     args = build_parser(["plan", "--dataset", "mosi-synth"]).parse_args(["plan", "--dataset", "mosi-synth"])
     assert args.handler.__module__ == "agents.omg_agent.commands"
+
+
+def test_plan_refuses_a_device_it_cannot_plan_on_before_loading_anything(capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["plan", "--dataset", "mosi-synth", "--device", "cuda"]) == 1
+    assert "no CUDA device is visible" in capsys.readouterr().err
+    assert main(["plan", "--dataset", "mosi-synth", "--device", "tpu"]) == 1
+    assert "--device 'tpu'" in capsys.readouterr().err
+
+
+def test_plan_hands_its_device_to_the_plan_book(monkeypatch, tmp_path):
+    import agents.omg_agent.planner as planner
+    import agents.omg_agent.precompute as precompute
+
+    made = []
+    monkeypatch.setattr(planner.PlanBook, "__post_init__", lambda book: made.append(book.device))
+    monkeypatch.setattr(precompute, "precompute_plans", lambda *args, **kwargs: {})
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("MMBENCH_THREADS", "1")
+    torch.set_num_threads(2)  # as on a 2-core machine
+    try:
+        assert main(["plan", "--dataset", "mosi-synth", "--device", "cuda:1", "--data-dir", str(tmp_path)]) == 0
+        assert main(["plan", "--dataset", "mosi-synth", "--data-dir", str(tmp_path)]) == 0
+        assert torch.get_num_threads() == 1  # the thread budget, not every core
+    finally:
+        torch.set_num_threads(threads)
+    assert [str(d) if d is not None else None for d in made] == ["cuda:1", None]  # None: the CPU in float32
 
 
 def test_the_top_level_help_lists_built_in_and_contributed_commands(capsys):
