@@ -59,8 +59,7 @@ def run_plan(args: argparse.Namespace) -> int:
     config = load_method_config("omg-agent")
     book = PlanBook(args.planner_model or config.get("planner_model", "smollm2"),
                     args.candidates or config.get("n_candidates", 5), config.get("lambda_s", 0.3),
-                    config.get("gamma", 0.1), True, default_data_dir(), args.batch_size,
-                    device=None if device.type == "cpu" else device)
+                    config.get("gamma", 0.1), True, default_data_dir(), args.batch_size, device=device)
     patterns = PATTERNS if args.patterns == "all" else tuple(comma_list(args.patterns))
     for dataset in comma_list(args.dataset):
         bundle = limit_bundle(load_dataset(dataset, data_dir=args.data_dir, variant=args.data_variant,

@@ -16,8 +16,8 @@ They are measurements, not seeded results: two runs of one seed agree on every m
 from __future__ import annotations
 
 import resource
-import time
 import sys
+import time
 from pathlib import Path
 
 import lightning as L

@@ -136,6 +136,7 @@ def test_plan_refuses_a_device_it_cannot_plan_on_before_loading_anything(capsys,
 def test_plan_hands_its_device_to_the_plan_book(monkeypatch, tmp_path):
     import agents.omg_agent.planner as planner
     import agents.omg_agent.precompute as precompute
+    from agents.omg_agent.planner_registry import precision_tag
 
     made = []
     monkeypatch.setattr(planner.PlanBook, "__post_init__", lambda book: made.append(book.device))
@@ -150,7 +151,8 @@ def test_plan_hands_its_device_to_the_plan_book(monkeypatch, tmp_path):
         assert torch.get_num_threads() == 1  # the thread budget, not every core
     finally:
         torch.set_num_threads(threads)
-    assert [str(d) if d is not None else None for d in made] == ["cuda:1", None]  # None: the CPU in float32
+    assert [str(d) for d in made] == ["cuda:1", "cpu"]
+    assert precision_tag(made[1]) is None  # the CPU plans in float32, under the keys it always had
 
 
 def test_the_top_level_help_lists_built_in_and_contributed_commands(capsys):
